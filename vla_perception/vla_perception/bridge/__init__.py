@@ -1,0 +1,1 @@
+"""Translation between ROS messages and the numpy / core types."""

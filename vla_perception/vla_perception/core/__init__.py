@@ -1,0 +1,1 @@
+"""ROS-free algorithms: models, geometry, language, grasping, planning."""
