@@ -1,0 +1,66 @@
+"""ROS-free model layer: CLIP classification, open-vocabulary detection, BLIP caption/VQA.
+
+Public API (what the nodes use)::
+
+    from vla_perception.core.models import (ModelSource, resolve_model_source, load_classifier,
+                                            load_detector, load_vlm, ModelNotAvailableError)
+    source = resolve_model_source("default" | "tiny", "clip" | "grounding_dino" | "owlvit"
+                                  | "blip_caption" | "blip_vqa", override=None or hub id / local path)
+    clf = load_classifier(source, device="auto", threads=0, templates=["a photo of a {}"])
+    clf.classify(rgb_uint8_hxwx3, labels, boxes=None) -> list[ClassificationResult]
+    det = load_detector(source, backend="grounding_dino" | "owlvit", device="auto", threads=0)
+    det.detect(image, "red cup . blue bottle" or ["red cup", ...], box_threshold=0.35,
+               text_threshold=0.25) -> DetectionResult(detections, prompt, model_id, inference_time)
+    vlm = load_vlm(caption_source, vqa_source, device="auto", threads=0)
+    vlm.caption(image, prefix="", max_new_tokens=20) -> TextResult(text, inference_time)
+    vlm.answer(image, question, max_new_tokens=10) -> TextResult
+
+Every model has ``.model_id`` and ``.close()``. Bad input raises a ``VlaInputError`` subclass
+(ImageInputError, TextInputError, TextTooLongError); missing weights raise ModelNotAvailableError
+(a RuntimeError) whose message names the model, where it looked and the command that fetches it.
+Torch and the model libraries are imported only when a loader is called.
+"""
+
+from vla_perception.core.models.errors import (
+    ImageInputError,
+    ModelNotAvailableError,
+    TextInputError,
+    TextTooLongError,
+)
+from vla_perception.core.models.results import ClassificationResult, DetectionResult, TextResult
+from vla_perception.core.models.sources import FAMILIES, ModelSource, resolve_model_source
+
+
+def load_classifier(source, device="auto", threads=0, templates=None):
+    from vla_perception.core.models.clip import load_classifier as load
+
+    return load(source, device=device, threads=threads, templates=templates)
+
+
+def load_detector(source, backend="grounding_dino", device="auto", threads=0):
+    from vla_perception.core.models.detector import load_detector as load
+
+    return load(source, backend=backend, device=device, threads=threads)
+
+
+def load_vlm(caption_source, vqa_source, device="auto", threads=0):
+    from vla_perception.core.models.vlm import load_vlm as load
+
+    return load(caption_source, vqa_source, device=device, threads=threads)
+
+
+__all__ = [
+    "ClassificationResult",
+    "DetectionResult",
+    "FAMILIES",
+    "ImageInputError",
+    "ModelNotAvailableError",
+    "ModelSource",
+    "TextInputError",
+    "TextResult",
+    "TextTooLongError",
+    "load_classifier",
+    "load_detector",
+    "load_vlm",
+    "resolve_model_source",
+]

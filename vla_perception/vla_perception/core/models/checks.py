@@ -1,0 +1,67 @@
+"""Input checks shared by every model wrapper: images, prompts, questions, label lists."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from vla_perception.core.models.errors import ImageInputError, TextInputError, TextTooLongError
+from vla_perception.core.types import Box2D
+
+MIN_IMAGE_SIDE = 8  # pixels; smaller frames are almost certainly a bug upstream
+
+
+def check_image(image) -> np.ndarray:
+    """Return ``image`` as a contiguous HxWx3 uint8 RGB array, or raise ImageInputError."""
+    if not isinstance(image, np.ndarray):
+        raise ImageInputError(f"image must be a numpy HxWx3 uint8 RGB array, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ImageInputError(
+            f"image must be HxWx3 RGB, got shape {image.shape} "
+            "(single-channel or RGBA images must be converted to rgb8 first)"
+        )
+    height, width = image.shape[:2]
+    if height == 0 or width == 0:
+        raise ImageInputError(f"image is empty (zero-sized): shape {image.shape}")
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise ImageInputError(
+            f"image {width}x{height} is too small: each side needs >= {MIN_IMAGE_SIDE} pixels"
+        )
+    if image.dtype != np.uint8:
+        raise ImageInputError(f"image must be uint8 (rgb8), got {image.dtype}")
+    return np.ascontiguousarray(image)
+
+
+def check_text(text, what: str) -> str:
+    """Return ``text`` stripped, or raise TextInputError when it is not a non-empty string."""
+    if not isinstance(text, str) or not text.strip():
+        raise TextInputError(f"empty {what}: give some text")
+    return text.strip()
+
+
+def check_labels(labels: Iterable[str]) -> list[str]:
+    """Return the stripped labels; raise when there are none or one is empty."""
+    if isinstance(labels, str):
+        raise TextInputError("no labels: give a list of label strings, not one string")
+    cleaned = [label.strip() if isinstance(label, str) else "" for label in (labels or [])]
+    if not cleaned or not all(cleaned):
+        raise TextInputError(f"no labels: every label must be non-empty text, got {list(labels or [])!r}")
+    return cleaned
+
+
+def check_length(text: str, num_tokens: int, limit: int, model_id: str) -> None:
+    """Raise TextTooLongError when ``num_tokens`` exceeds the model's ``limit`` (no silent truncation)."""
+    if num_tokens > limit:
+        raise TextTooLongError(
+            f"text too long for {model_id}: {num_tokens} tokens > limit {limit}: shorten {text[:60]!r}..."
+        )
+
+
+def crop_bounds(box: Box2D, width: int, height: int) -> tuple[int, int, int, int]:
+    """Integer pixel bounds of ``box`` clipped to the image; raise when nothing is left."""
+    x0, y0 = max(0, int(np.floor(box.x_min))), max(0, int(np.floor(box.y_min)))
+    x1, y1 = min(width, int(np.ceil(box.x_max))), min(height, int(np.ceil(box.y_max)))
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise ImageInputError(f"box {box} is empty or outside the {width}x{height} image")
+    return x0, y0, x1, y1

@@ -1,0 +1,264 @@
+"""Tiny random-weight models of every family, saved like real checkpoints (``models make-tiny DIR``).
+
+They test plumbing and parity only: their outputs mean nothing. Each is well under a few MB and
+builds in well under a second. Layout: DIR/{clip,grounding_dino,owlvit,blip_caption,blip_vqa}.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+TINY_FAMILIES = ("clip", "grounding_dino", "owlvit", "blip_caption", "blip_vqa")
+TINY_WORDS = [
+    "a",
+    "photo",
+    "of",
+    "the",
+    "red",
+    "blue",
+    "green",
+    "cup",
+    "bottle",
+    "duck",
+    "mug",
+    "cube",
+    "tray",
+    "person",
+    "cat",
+    "dog",
+    "is",
+    "there",
+    "in",
+    "gripper",
+    "what",
+    "color",
+    "yes",
+    "no",
+    "table",
+]
+# BERT ids that Grounding DINO hard-codes ([PAD] [UNK] [CLS] [SEP] [MASK] "." "?") and BLIP's [DEC].
+BERT_SPECIAL_IDS = {
+    0: "[PAD]",
+    100: "[UNK]",
+    101: "[CLS]",
+    102: "[SEP]",
+    103: "[MASK]",
+    1012: ".",
+    1029: "?",
+    1030: "[DEC]",
+}
+
+
+def write_bert_vocab(path: Path) -> dict:
+    """Write a BERT WordPiece vocab with the special tokens at their real ids plus a few words."""
+    vocab = [f"[unused{i}]" for i in range(1031)]
+    for index, token in BERT_SPECIAL_IDS.items():
+        vocab[index] = token
+    vocab += (
+        TINY_WORDS
+        + list("abcdefghijklmnopqrstuvwxyz0123456789,!")
+        + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+    )
+    path.write_text("\n".join(vocab) + "\n")
+    return {token: index for index, token in enumerate(vocab)}
+
+
+def make_tiny_clip(out: Path) -> Path:
+    import open_clip
+    from safetensors.torch import save_file
+
+    model_cfg = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    model = open_clip.CLIP(**model_cfg)
+    (out / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}))
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "open_clip_model.safetensors")
+    )
+    return out
+
+
+def _tiny_bert_tokenizer(out: Path, cls):
+    return cls(vocab=write_bert_vocab(out / "vocab.txt"), do_lower_case=True)
+
+
+def make_tiny_grounding_dino(out: Path) -> Path:
+    from transformers import (
+        BertConfig,
+        BertTokenizer,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    tokenizer = _tiny_bert_tokenizer(out, BertTokenizer)
+    backbone = SwinConfig(
+        image_size=64,
+        patch_size=4,
+        embed_dim=8,
+        depths=[1, 1],
+        num_heads=[1, 1],
+        window_size=4,
+        out_features=["stage1", "stage2"],
+        out_indices=[1, 2],
+    )
+    text = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=64,
+    )
+    config = GroundingDinoConfig(
+        backbone_config=backbone,
+        text_config=text,
+        d_model=32,
+        num_queries=20,
+        encoder_layers=1,
+        decoder_layers=2,
+        encoder_ffn_dim=16,
+        decoder_ffn_dim=16,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        num_feature_levels=2,
+        encoder_n_points=1,
+        decoder_n_points=1,
+        max_text_len=32,
+        use_timm_backbone=False,
+    )
+    GroundingDinoForObjectDetection(config).save_pretrained(out, safe_serialization=True)
+    image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
+def make_tiny_owlvit(out: Path) -> Path:
+    from transformers import (
+        CLIPTokenizer,
+        OwlViTConfig,
+        OwlViTForObjectDetection,
+        OwlViTImageProcessor,
+        OwlViTProcessor,
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    tokenizer = _tiny_clip_tokenizer(out, CLIPTokenizer)
+    tokenizer.model_max_length = 16  # the real OWL-ViT text limit
+    config = OwlViTConfig(
+        text_config={
+            "vocab_size": tokenizer.vocab_size,
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+            "eos_token_id": tokenizer.eos_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+        },
+        vision_config={
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=16,
+    )
+    OwlViTForObjectDetection(config).save_pretrained(out, safe_serialization=True)
+    image_processor = OwlViTImageProcessor(
+        size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32}
+    )
+    OwlViTProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
+def _tiny_clip_tokenizer(out: Path, cls):
+    """Build a byte-level BPE tokenizer of single characters plus start/end tokens (eos = last id)."""
+    from open_clip.tokenizer import bytes_to_unicode
+
+    chars = sorted(set(bytes_to_unicode().values()))
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return cls(vocab=vocab, merges=[], pad_token="!")
+
+
+def _make_tiny_blip(out: Path, model_cls) -> Path:
+    from transformers import BertTokenizer, BlipConfig, BlipImageProcessor, BlipProcessor
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    tokenizer = _tiny_bert_tokenizer(out, BertTokenizer)
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    config = BlipConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "encoder_hidden_size": 16,
+            "max_position_embeddings": 64,
+            "bos_token_id": tokenizer.bos_token_id,
+            "sep_token_id": tokenizer.sep_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+            "eos_token_id": tokenizer.sep_token_id,
+        },
+        vision_config={
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=16,
+    )
+    model_cls(config).save_pretrained(out, safe_serialization=True)
+    image_processor = BlipImageProcessor(size={"height": 32, "width": 32})
+    BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
+def make_tiny_blip_caption(out: Path) -> Path:
+    from transformers import BlipForConditionalGeneration
+
+    return _make_tiny_blip(out, BlipForConditionalGeneration)
+
+
+def make_tiny_blip_vqa(out: Path) -> Path:
+    from transformers import BlipForQuestionAnswering
+
+    return _make_tiny_blip(out, BlipForQuestionAnswering)
+
+
+MAKERS = {
+    "clip": make_tiny_clip,
+    "grounding_dino": make_tiny_grounding_dino,
+    "owlvit": make_tiny_owlvit,
+    "blip_caption": make_tiny_blip_caption,
+    "blip_vqa": make_tiny_blip_vqa,
+}
+
+
+def make_tiny_models(root, families=TINY_FAMILIES) -> Path:
+    """Write every tiny model under ``root`` (one sub-directory per family); return ``root``."""
+    root = Path(root).expanduser()
+    for family in families:
+        MAKERS[family](root / family)
+    return root
