@@ -1,0 +1,184 @@
+"""ROS-free decisions of the grasp orchestrator: settings, detection acceptance, matching, alignment.
+
+The node turns messages into core types and calls these; the pipeline itself is in
+``pick_pipeline``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from vla_perception.core.parameters import ParamSpec, in_range, one_of
+from vla_perception.core.pick_pipeline import StageFailure
+from vla_perception.core.types import Detection, Object3D
+
+READY_JOINTS = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785]
+ARM_JOINT_NAMES = [f"panda_joint{i}" for i in range(1, 8)]
+# The simulator's default camera (sim/world.py): optical frame pose in panda_link0.
+SIM_CAMERA_POSE = [1.35, 0.45, 0.65, 0.452814, 0.760586, -0.399776, -0.238006]
+
+
+def _pose7(value) -> Optional[str]:
+    if len(value) != 7 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in value):
+        return "must be 7 numbers: x y z qx qy qz qw"
+    return None if abs(np.linalg.norm(value[3:]) - 1.0) < 1e-3 else "the quaternion qx qy qz qw must have norm 1"
+
+
+def _joints7(value) -> Optional[str]:
+    return None if len(value) == 7 else "must list the 7 arm joint positions (rad)"
+
+
+PARAMS = [
+    ParamSpec("detection_source", "detector", "detector: detector_node's ~/detect; ground_truth: the simulator's "
+              "true boxes (tests, and the demo when no real detector weights exist)",
+              one_of("detector", "ground_truth")),
+    ParamSpec("box_threshold", 0.35, "a candidate needs at least this detection score", in_range(0.0, 1.0)),
+    ParamSpec("query_threshold", 0.05, "threshold the detector is queried with, so a failure can name the best "
+              "candidate below box_threshold", in_range(0.0, 1.0)),
+    ParamSpec("rerank", True, "re-rank candidates with clip_node's crops against the phrase"),
+    ParamSpec("planner", "auto", "auto (moveit when moveit_py imports, else embedded), embedded (roboplan), "
+              "moveit or poses_only", one_of("auto", "embedded", "moveit", "poses_only")),
+    ParamSpec("base_frame", "panda_link0", "robot base frame: plans and markers are in it"),
+    ParamSpec("camera_pose", SIM_CAMERA_POSE, "camera optical frame in base_frame: x y z qx qy qz qw "
+              "(static extrinsic; the default is the simulator's camera)", _pose7),
+    ParamSpec("use_tf", True, "look the camera pose up in TF (when tf2_ros is importable) before camera_pose"),
+    ParamSpec("start_joints", READY_JOINTS, "arm joints to plan from until joint_states arrive", _joints7),
+    ParamSpec("stage_timeout", 60.0, "seconds one stage's service call may take", in_range(0.1, 3600.0)),
+    ParamSpec("verify_question", "is the {object} in the gripper?", "asked of vlm_node after execution"),
+    ParamSpec("detector_service", "/detector_node/detect", "Detect service"),
+    ParamSpec("classifier_service", "/clip_node/classify", "Classify service (re-ranking)"),
+    ParamSpec("pose_service", "/pose_node/estimate", "EstimatePoses service"),
+    ParamSpec("vlm_service", "/vlm_node/answer", "AnswerQuestion service (verify)"),
+    ParamSpec("ground_truth_service", "/sim_camera/ground_truth", "GetGroundTruth service (ground_truth source)"),
+    ParamSpec("execute_service", "/sim_camera/execute", "ExecuteGrasp service (execution)"),
+]
+
+
+@dataclass
+class Settings:
+    detection_source: str
+    box_threshold: float
+    query_threshold: float
+    rerank: bool
+    planner: str
+    base_frame: str
+    camera_pose: list
+    use_tf: bool
+    start_joints: list
+    stage_timeout: float
+    verify_question: str
+    detector_service: str
+    classifier_service: str
+    pose_service: str
+    vlm_service: str
+    ground_truth_service: str
+    execute_service: str
+
+    def camera_in_base(self) -> np.ndarray:
+        transform = np.eye(4)
+        transform[:3, :3] = Rotation.from_quat(self.camera_pose[3:]).as_matrix()
+        transform[:3, 3] = self.camera_pose[:3]
+        return transform
+
+
+def accept_detections(phrase: str, detections: list[Detection], threshold: float) -> list[Detection]:
+    """Detections at or above ``threshold``, best first; else a failure naming the best one below it."""
+    ranked = sorted(detections, key=lambda d: d.score, reverse=True)
+    accepted = [d for d in ranked if d.score >= threshold]
+    if accepted:
+        return accepted
+    if ranked:
+        best = ranked[0]
+        raise StageFailure("detecting", f"no '{phrase}' above threshold {threshold:.2f}; "
+                                        f"best was '{best.label}' at {best.score:.2f}")
+    raise StageFailure("detecting", f"nothing matching '{phrase}' was detected")
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def match_ground_truth(phrase: str, detections: list[Detection]) -> list[Detection]:
+    """Stand-in for a detector: ground-truth objects whose label shares words with the phrase.
+
+    Score = fraction of the phrase's words found in the label, so "red mug" matches the red
+    mug (1.0) above a blue mug (0.5); labels sharing no word are not candidates.
+    """
+    wanted = _words(phrase)
+    matched = []
+    for detection in detections:
+        overlap = len(wanted & _words(detection.label)) / max(len(wanted), 1)
+        if overlap > 0:
+            matched.append(Detection(detection.label, overlap, detection.box, detection.phrase, detection.mask))
+    return accept_detections(phrase, matched, 0.0)
+
+
+def rerank_labels(phrase: str, detections: list[Detection]) -> list[str]:
+    """CLIP labels for re-ranking: the phrase first, then what else the detector saw, then background."""
+    others = sorted({d.label for d in detections} - {phrase})
+    return [phrase, *others, "an empty table"]
+
+
+def align_objects(count: int, objects: list[tuple[str, Object3D]]) -> list[Optional[Object3D]]:
+    """(id, object) pairs from pose_node (id = index of the detection) -> one slot per detection."""
+    slots: list[Optional[Object3D]] = [None] * count
+    for object_id, obj in objects:
+        if object_id.isdigit() and int(object_id) < count:
+            slots[int(object_id)] = obj
+    return slots
+
+
+def arm_joints_from_state(names, positions) -> Optional[list[float]]:
+    """The 7 Panda arm joints from a JointState's names/positions, or None when some are missing."""
+    lookup = dict(zip(names, positions))
+    if not all(name in lookup for name in ARM_JOINT_NAMES):
+        return None
+    return [float(lookup[name]) for name in ARM_JOINT_NAMES]
+
+
+@dataclass
+class PickContext:
+    """What one pick learns along the way: the frame it detected in, the simulator's object names."""
+
+    header: Any = None
+    image_size: tuple = (0, 0)
+    prompt: str = ""
+    names: list[str] = field(default_factory=list)
+    phrase: str = ""  # the parsed object phrase
+    detections: list[Detection] = field(default_factory=list)  # the candidates selection chose from
+
+    def remember_frame(self, header, image_size, prompt: str = "") -> None:
+        self.header, self.image_size, self.prompt = header, tuple(image_size), prompt
+
+    @property
+    def frame_id(self) -> str:
+        return getattr(self.header, "frame_id", "") or ""
+
+    def object_name(self, detection: Detection) -> str:
+        """The simulator's name of a ground-truth detection (carried in its phrase); '' otherwise."""
+        return detection.phrase if detection.phrase in self.names else ""
+
+
+def parse(command: str):
+    from vla_perception.core.language import parse_command
+
+    return parse_command(command)
+
+
+def select(parsed, detections: list[Detection], objects: list[Optional[Object3D]],
+           references: list[Detection]) -> int:
+    from vla_perception.core.language import Candidate, select_from
+
+    return select_from(parsed, detections, objects, [Candidate(reference) for reference in references])
+
+
+def require_plan(plan):
+    """A planner's result, or the stage failure that says why there is none."""
+    if not plan.success:
+        raise StageFailure("planning", plan.message)
+    return plan
