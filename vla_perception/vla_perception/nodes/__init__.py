@@ -1,0 +1,1 @@
+"""Thin rclpy nodes: parameters, topics and services around the core."""

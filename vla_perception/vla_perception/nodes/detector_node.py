@@ -1,0 +1,100 @@
+"""detector_node: open-vocabulary detection (Grounding DINO, or OWL-ViT with backend:=owlvit).
+
+Subscribes ``image`` (sensor-data QoS); publishes ``~/detections`` (Detection2DArray,
+header = the image's) and ``~/debug_image``; services ``~/detect`` and ``~/set_prompt``;
+``~/prompt`` (std_msgs/String) and the ``prompt`` parameter change the prompt at run time.
+"""
+from __future__ import annotations
+
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from vla_perception.bridge.image import cv2_to_imgmsg
+from vla_perception.bridge.messages import detections_to_msg
+from vla_perception.core.drawing import draw_detections
+from vla_perception.core.models import load_detector, resolve_model_source
+from vla_perception.core.parameters import ParamSpec, in_range, one_of
+from vla_perception.core.types import VlaInputError
+from vla_perception.nodes.lifecycle import run_node
+from vla_perception.nodes.model_node import MODEL_PARAMS, ModelNode
+from vla_perception_interfaces.msg import Detection2DArray
+from vla_perception_interfaces.srv import Detect, SetPrompt
+
+
+class DetectorNode(ModelNode):
+    PARAMS = MODEL_PARAMS + [
+        ParamSpec("backend", "grounding_dino", "detector model: grounding_dino or owlvit",
+                  one_of("grounding_dino", "owlvit")),
+        ParamSpec("model", "", "hub id or local path overriding the profile's detector checkpoint"),
+        ParamSpec("prompt", "cup . bottle . duck . cube", "what to look for: 'red cup . blue bottle'"),
+        ParamSpec("box_threshold", 0.35, "minimum box confidence", in_range(0.0, 1.0)),
+        ParamSpec("text_threshold", 0.25, "minimum phrase-token confidence (Grounding DINO)", in_range(0.0, 1.0)),
+        ParamSpec("debug_image", True, "publish ~/debug_image with boxes, labels and scores drawn"),
+    ]
+
+    def __init__(self):
+        super().__init__("detector_node")
+        self.prompt = self.get_parameter("prompt").value
+        self.create_service(Detect, "~/detect", self._detect, callback_group=self.service_group)
+        self.create_service(SetPrompt, "~/set_prompt", self._set_prompt, callback_group=self.service_group)
+        self.create_subscription(String, "~/prompt", lambda msg: self._apply_prompt(msg.data), 10)
+        self.apply_on_change("prompt", self._apply_prompt)
+        self._detections_pub = self.create_lifecycle_publisher(Detection2DArray, "~/detections", QoSProfile(depth=10))
+        self._debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", QoSProfile(depth=2))
+
+    def load_model(self, params):
+        source = resolve_model_source(params.profile, params.backend, params.model or None)
+        return load_detector(source, backend=params.backend, device=params.device, threads=params.threads)
+
+    # run-time prompt changes: parameter, service, topic
+    def _apply_prompt(self, prompt: str) -> str:
+        if not prompt or not prompt.strip():
+            raise VlaInputError("empty prompt: give phrases such as 'red cup . blue bottle'")
+        self.prompt = prompt.strip()
+        self.get_logger().info(f"prompt: {self.prompt}")
+        return self.prompt
+
+    def _set_prompt(self, request, response):
+        text = request.prompt or " . ".join(request.labels)
+        return self.answer(response, lambda: setattr(response, "message", f"prompt: {self._apply_prompt(text)}"),
+                           needs_active=False)
+
+    # detection
+    def _run(self, image, header, prompt=None, box_threshold=0.0, text_threshold=0.0):
+        with self.model_lock:
+            if self.model is None:
+                raise VlaInputError("no model loaded: configure the node first")
+            result = self.model.detect(image, prompt or self.prompt,
+                                       box_threshold=box_threshold or self.params.box_threshold,
+                                       text_threshold=text_threshold or self.params.text_threshold)
+        msg = detections_to_msg(result.detections, header, (image.shape[1], image.shape[0]), result.prompt,
+                                result.model_id, result.inference_time)
+        if self.params.debug_image:
+            self._debug_pub.publish(cv2_to_imgmsg(draw_detections(image, result.detections), "rgb8", header))
+        return msg
+
+    def process_frame(self, msg: Image) -> None:
+        image, header = self.image_or_latest(msg)
+        self._detections_pub.publish(self._run(image, header))
+
+    def _detect(self, request, response):
+        def work():
+            for name in ("box_threshold", "text_threshold"):
+                problem = in_range(0.0, 1.0)(getattr(request, name))
+                if problem:
+                    raise VlaInputError(f"{name}={getattr(request, name)}: {problem} (0 means the node's default)")
+            image, header = self.image_or_latest(request.image)
+            response.detections = self._run(image, header, request.prompt, request.box_threshold,
+                                            request.text_threshold)
+            response.message = f"{len(response.detections.detections)} detection(s)"
+
+        return self.answer(response, work)
+
+
+def main(args=None):
+    run_node(DetectorNode, args)
+
+
+if __name__ == "__main__":
+    main()

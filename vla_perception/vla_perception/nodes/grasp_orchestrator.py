@@ -1,0 +1,202 @@
+"""grasp_orchestrator: "pick up the red cup on the left" -> a grasp plan, every stage visible.
+
+Action ``~/pick`` (feedback per stage, cancellable) and service ``~/plan_grasp`` run the
+same pipeline (vla_perception.core.pick_pipeline) over the other nodes' services:
+detector_node ``~/detect`` (or the simulator's ground truth with detection_source:=ground_truth),
+clip_node ``~/classify`` to re-rank, pose_node ``~/estimate``, then the planner in-process;
+with execution, sim_camera ``~/execute``; with verify, vlm_node ``~/answer``. Publishes
+``~/markers``: the chosen object, the grasp candidates and the planned path.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from vla_perception.bridge.grasp_messages import grasp_plan_msg, plan_markers
+from vla_perception.bridge.messages import box_to_msg, detections_from_msg, detections_to_msg, object_from_msg
+from vla_perception.bridge.services import call_service
+from vla_perception.bridge.transforms import CameraExtrinsics
+from vla_perception.core import orchestration
+from vla_perception.core.parameters import validate
+from vla_perception.core.pick_pipeline import PickSteps, run_pick
+from vla_perception.core.planning import make_planner
+from vla_perception.nodes.lifecycle import run_node
+from vla_perception_interfaces.action import Pick
+from vla_perception_interfaces.srv import (
+    AnswerQuestion, Classify, Detect, EstimatePoses, ExecuteGrasp, GetGroundTruth, PlanGrasp)
+
+SERVICES = {  # client key -> (service type, parameter naming it)
+    "detect": (Detect, "detector_service"), "classify": (Classify, "classifier_service"),
+    "estimate": (EstimatePoses, "pose_service"), "answer": (AnswerQuestion, "vlm_service"),
+    "ground_truth": (GetGroundTruth, "ground_truth_service"), "execute": (ExecuteGrasp, "execute_service"),
+}
+
+
+class GraspOrchestrator(Node):
+    def __init__(self):
+        super().__init__("grasp_orchestrator")
+        specs = orchestration.PARAMS
+        for spec in specs:
+            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description))
+        self.params = orchestration.Settings(**validate(specs, {s.name: self.get_parameter(s.name).value
+                                                                 for s in specs}))
+        self.planner = make_planner(self.params.planner)
+        self.extrinsics = CameraExtrinsics(self, self.params.base_frame, self.params.camera_in_base(),
+                                           self.params.use_tf)
+        self.get_logger().info(f"planner: {self.planner.name}; detection source: {self.params.detection_source}; "
+                               f"camera extrinsics from {self.extrinsics.source}")
+        group = ReentrantCallbackGroup()
+        self._service_clients = {key: self.create_client(srv_type, getattr(self.params, param), callback_group=group)
+                         for key, (srv_type, param) in SERVICES.items()}
+        self._joints = None
+        self.create_subscription(JointState, "joint_states", self._on_joints, 10, callback_group=group)
+        self._markers = self.create_publisher(MarkerArray, "~/markers", 10)
+        self._busy = threading.Lock()  # one pick at a time: the arm cannot do two
+        self.create_service(PlanGrasp, "~/plan_grasp", self._plan_grasp, callback_group=group)
+        self._action = ActionServer(self, Pick, "~/pick", execute_callback=self._execute_pick,
+                                    goal_callback=self._accept, cancel_callback=lambda _: CancelResponse.ACCEPT,
+                                    callback_group=group)
+
+    def _on_joints(self, msg: JointState) -> None:
+        self._joints = orchestration.arm_joints_from_state(msg.name, msg.position)
+
+    def _call(self, key: str, request):
+        return call_service(self._service_clients[key], request, self.params.stage_timeout)
+
+    def _header(self) -> Header:
+        return Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params.base_frame)
+
+    # ----- the stages' work: calls to the other nodes ----------------------------------------
+    def _steps(self, context: orchestration.PickContext) -> PickSteps:
+        p = self.params
+
+        def detect(phrase):
+            if p.detection_source == "ground_truth":
+                truth = self._call("ground_truth", GetGroundTruth.Request())
+                context.names = list(truth.names)
+                found = truth.detections
+                matched = orchestration.match_ground_truth(phrase, detections_from_msg(found))
+            else:
+                found = self._call("detect", Detect.Request(prompt=phrase, box_threshold=p.query_threshold,
+                                                           text_threshold=p.query_threshold)).detections
+                matched = orchestration.accept_detections(phrase, detections_from_msg(found), p.box_threshold)
+            context.remember_frame(found.header, (found.image_width, found.image_height), found.prompt)
+            return matched
+
+        def rerank(phrase, detections):
+            request = Classify.Request(labels=orchestration.rerank_labels(phrase, detections),
+                                       boxes=[box_to_msg(d.box) for d in detections])
+            return [result.scores[0] for result in self._call("classify", request).results]
+
+        def localise(detections):
+            request = EstimatePoses.Request(detections=detections_to_msg(detections, context.header,
+                                                                         context.image_size, context.prompt))
+            response = self._call("estimate", request)
+            pairs = [(o.id, object_from_msg(o)) for o in response.objects.objects]
+            return orchestration.align_objects(len(detections), pairs), list(response.rejected)
+
+        def plan(target, obstacles):
+            start = self._joints or p.start_joints
+            return orchestration.require_plan(self.planner.plan_for(target, obstacles, start))
+
+        def execute(plan_result, index):
+            request = ExecuteGrasp.Request(plan=grasp_plan_msg(plan_result, None, self._header()),
+                                           object_name=context.object_name(context.detections[index]))
+            return self._call("execute", request).message
+
+        def verify():
+            question = p.verify_question.format(object=context.phrase)
+            return self._call("answer", AnswerQuestion.Request(question=question)).answer
+
+        def parse(command):
+            parsed = orchestration.parse(command)
+            context.phrase = parsed.phrase
+            return parsed
+
+        def select(parsed, detections, objects, references):
+            context.detections = detections
+            return orchestration.select(parsed, detections, objects, references)
+
+        rerank_step = rerank if p.rerank and p.detection_source == "detector" else None
+        return PickSteps(parse=parse, detect=detect, localise=localise, select=select, plan=plan,
+                         rerank=rerank_step, execute=execute, verify=verify)
+
+    # ----- entry points -----------------------------------------------------------------------
+    def _run(self, command: str, execute: bool, verify: bool, on_stage, cancelled):
+        context = orchestration.PickContext()
+        camera_in_base = lambda: self.extrinsics.camera_in_base(context.frame_id)  # noqa: E731 - looked up late
+        result = run_pick(command, self._steps(context), camera_in_base, execute, verify, on_stage, cancelled)
+        header = self._header()
+        plan_msg = grasp_plan_msg(result.plan, result.target, header) if result.plan is not None else None
+        if result.target is not None:
+            path = self._tcp_path(result.plan)
+            self._markers.publish(plan_markers(result.target, result.plan, header, path))
+        timings = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.stage_times.items())
+        self.get_logger().info(f"'{command}': {result.message} [{timings}]")
+        return result, plan_msg
+
+    def _tcp_path(self, plan):
+        if plan is None or plan.trajectory.empty or not hasattr(self.planner, "tcp_pose"):
+            return None
+        return [self.planner.tcp_pose(q)[:3, 3] for q in plan.trajectory.positions]
+
+    def _plan_grasp(self, request, response):
+        if not self._busy.acquire(blocking=False):
+            response.success, response.message = False, "busy: another pick is running"
+            return response
+        try:
+            result, plan_msg = self._run(request.command, request.execute, False, lambda *_: None, lambda: False)
+        finally:
+            self._busy.release()
+        response.success, response.message = result.success, result.message
+        response.failed_stage = result.failed_stage
+        if plan_msg is not None:
+            response.plan = plan_msg
+        return response
+
+    def _accept(self, goal_request) -> GoalResponse:
+        return GoalResponse.REJECT if self._busy.locked() else GoalResponse.ACCEPT
+
+    def _execute_pick(self, goal_handle):
+        goal = goal_handle.request
+        started = time.monotonic()
+
+        def on_stage(stage, detail):
+            goal_handle.publish_feedback(Pick.Feedback(stage=stage, detail=detail,
+                                                       elapsed=float(time.monotonic() - started)))
+
+        def out_of_time() -> bool:
+            return goal.timeout > 0 and time.monotonic() - started > goal.timeout
+
+        with self._busy:
+            result, plan_msg = self._run(goal.command, goal.execute, goal.verify, on_stage,
+                                         lambda: goal_handle.is_cancel_requested or out_of_time())
+        if out_of_time() and not goal_handle.is_cancel_requested and not result.success:
+            result.message = f"{result.failed_stage}: the goal's timeout of {goal.timeout:.1f} s passed"
+        outcome = Pick.Result(success=result.success, message=result.message, failed_stage=result.failed_stage,
+                              verify_answer=result.verify_answer)
+        if plan_msg is not None:
+            outcome.plan = plan_msg
+        if goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        elif result.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        return outcome
+
+
+def main(args=None):
+    run_node(GraspOrchestrator, args)
+
+
+if __name__ == "__main__":
+    main()

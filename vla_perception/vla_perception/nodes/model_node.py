@@ -1,0 +1,101 @@
+"""Streaming plumbing shared by clip_node, detector_node and vlm_node.
+
+Frames arrive on ``image`` with sensor-data QoS; every ``process_every_n``-th frame (and
+at most ``max_rate`` per second) goes to one ``LatestOnlyWorker``, so a slow model never
+builds a backlog. Services and the worker share the model under one lock: a service call
+waits for the frame in progress rather than running a second inference beside it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from vla_perception.core.latest_worker import LatestOnlyWorker
+from vla_perception.core.parameters import ParamSpec, device_name, in_range, non_negative_int, positive_int
+from vla_perception.nodes.lifecycle import VlaLifecycleNode
+
+MODEL_PARAMS = [
+    ParamSpec("profile", "default", "model profile from config/models.yaml: default (real checkpoints) or tiny"),
+    ParamSpec("device", "auto", "torch device: auto, cpu, cuda or cuda:N", device_name),
+    ParamSpec("threads", 0, "CPU threads for torch; 0 keeps torch's default", non_negative_int),
+    ParamSpec("process_every_n", 1, "run the model on every n-th streamed frame", positive_int),
+    ParamSpec("max_rate", 0.0, "at most this many streamed inferences per second; 0: no limit",
+              in_range(0.0, 1000.0)),
+    ParamSpec("stream", True, "run on streamed frames and publish results; false: services only"),
+]
+
+
+class ModelNode(VlaLifecycleNode):
+    """A lifecycle node around one model: subclasses implement load_model and process_frame."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.model = None
+        self.model_lock = threading.Lock()
+        self.service_group = ReentrantCallbackGroup()
+        self._image_group = MutuallyExclusiveCallbackGroup()
+        self._subscription = None
+        self._worker = None
+        self._frames_seen = 0
+        self._last_submit = 0.0
+
+    # subclass hooks
+    def load_model(self, params: SimpleNamespace):
+        raise NotImplementedError
+
+    def process_frame(self, msg: Image) -> None:
+        raise NotImplementedError
+
+    # lifecycle
+    def configure(self, params: SimpleNamespace) -> None:
+        self.model = self.log_stage("loading model", lambda: self.load_model(params))
+
+    def activate(self) -> None:
+        self._frames_seen = 0
+        if self.params.stream:
+            self._worker = LatestOnlyWorker(self._process_guarded, name=f"{self.get_name()}-worker",
+                                            on_error=self._warn_frame_failed)
+        self._subscription = self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data,
+                                                      callback_group=self._image_group)
+
+    def deactivate(self) -> None:
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    def cleanup(self) -> None:
+        with self.model_lock:
+            if self.model is not None and hasattr(self.model, "close"):
+                self.model.close()
+            self.model = None
+
+    # streaming
+    def _on_image(self, msg: Image) -> None:
+        self.remember_image(msg)
+        self._frames_seen += 1
+        if self._worker is None or (self._frames_seen - 1) % self.params.process_every_n:
+            return
+        now = time.monotonic()
+        if self.params.max_rate > 0 and now - self._last_submit < 1.0 / self.params.max_rate:
+            return
+        self._last_submit = now
+        self._worker.submit(msg)
+
+    def _process_guarded(self, msg: Image) -> None:
+        if self.active:
+            self.process_frame(msg)
+
+    def _warn_frame_failed(self, error: BaseException) -> None:
+        self.get_logger().warning(f"frame skipped: {type(error).__name__}: {error}", throttle_duration_sec=5.0)
+
+    @property
+    def frames_dropped(self) -> int:
+        return self._worker.dropped if self._worker is not None else 0
