@@ -1,0 +1,5 @@
+import sys
+
+from vla_perception.cli.main import main
+
+sys.exit(main())
