@@ -1,0 +1,28 @@
+"""What the bench scripts share: a description of the machine and writing a report that keeps its notes."""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+NOTES_HEADING = "## Notes"  # a hand-written section at the end of a report, kept by --write
+
+
+def machine() -> str:
+    """CPU model, core count, OS and Python: the context every benchmark figure needs."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def write_keeping_notes(path: Path, report: str) -> None:
+    """Write ``report`` to ``path``, keeping a hand-written '## Notes' section already at its end."""
+    path = Path(path)
+    old = path.read_text() if path.exists() else ""
+    notes = old[old.index(NOTES_HEADING):] if NOTES_HEADING in old else ""
+    path.write_text(report + ("\n" + notes if notes else ""))
