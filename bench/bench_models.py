@@ -2,7 +2,8 @@
 
 1. The tiny profile (random-weight test models), loaded through the normal loaders.
 2. Full-size architectures with random weights, built from their default configs (no download):
-   CLIP ViT-B/32 (open_clip), Grounding DINO Swin-T at 480x640, OWL-ViT B/32, BLIP base caption.
+   CLIP ViT-B/32 (open_clip), Grounding DINO Swin-T at 480x640, OWL-ViT B/32, BLIP base caption,
+   CLIPSeg rd64-refined (ViT-B/16 at 352x352).
    They run through the same wrapper classes as real checkpoints; weights do not change the cost,
    except that random BLIP never emits [SEP], so it always generates max_new_tokens.
 3. CLIP per-frame cost with 1, 10 and 50 labels: warm text-embedding cache vs recomputing the
@@ -27,13 +28,14 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vla_perception"))
 
 from vla_perception.core.models import (  # noqa: E402
-    load_classifier, load_detector, load_vlm, resolve_model_source)
+    load_classifier, load_detector, load_segmenter, load_vlm, resolve_model_source)
 from vla_perception.core.models.runtime import make_runtime  # noqa: E402
 from vla_perception.core.models.tiny import make_tiny_models  # noqa: E402
 from vla_perception.core.types import Box2D  # noqa: E402
 
 PROMPT = "cup . bottle . duck . cube"
 LABELS = ["cup", "bottle", "duck", "cube"]
+BOXES = [Box2D(60.0 + 140 * i, 150.0, 160.0 + 140 * i, 330.0) for i in range(4)]
 WORDS = ["cup", "bottle", "duck", "cube", "tray", "mug", "red", "blue", "green", "table"]
 
 
@@ -69,7 +71,7 @@ def bench_tiny(device: str, threads: int) -> None:
     with tempfile.TemporaryDirectory() as root:
         start = time.perf_counter()
         make_tiny_models(root)
-        row("make-tiny (all five families)", time.perf_counter() - start)
+        row("make-tiny (all six families)", time.perf_counter() - start)
         os.environ["VLA_PERCEPTION_MODELS"] = root
         image = frame()
         start = time.perf_counter()
@@ -88,6 +90,8 @@ def bench_tiny(device: str, threads: int) -> None:
         row("load BLIP caption + VQA (incl. warm-up)", time.perf_counter() - start)
         row("BLIP caption, 20 tokens", median_seconds(lambda: vlm.caption(image, "", 20), 5))
         row("BLIP answer, 5 tokens", median_seconds(lambda: vlm.answer(image, "is there a cup?", 5), 5))
+        segmenter = load_segmenter(resolve_model_source("tiny", "clipseg"), device=device, threads=threads)
+        row("CLIPSeg 4 boxes", median_seconds(lambda: segmenter.segment(image, BOXES, LABELS), 5))
 
 
 def on(model, runtime):
@@ -203,6 +207,27 @@ def bench_full_blip(device: str, threads: int, tokenizer_dir: Path) -> None:
         row(f"caption, {tokens} new tokens", median_seconds(lambda: vlm.caption(image, "", tokens), 2))
 
 
+def bench_full_clipseg(device: str, threads: int, scratch: Path) -> None:
+    from transformers import CLIPSegConfig, CLIPSegForImageSegmentation, CLIPSegProcessor
+
+    from vla_perception.core.models.segmenter import ClipSegSegmenter
+
+    runtime = make_runtime(device, threads)
+    header("CLIPSeg rd64-refined (ViT-B/16), full size, random weights (input 352x352 per box)")
+    torch.manual_seed(0)
+    make_tiny_models(scratch, ["clipseg"])  # its tokenizer and processor; token ids fit the full vocab
+    processor = CLIPSegProcessor.from_pretrained(scratch / "clipseg")
+    processor.image_processor.size = {"height": 352, "width": 352}
+    config = CLIPSegConfig(vision_config={"patch_size": 16}, reduce_dim=64, use_complex_transposed_convolution=True)
+    segmenter = ClipSegSegmenter(on(CLIPSegForImageSegmentation(config), runtime), processor, runtime,
+                                 "clipseg rd64 (random)")
+    image = frame()
+    segmenter.segment(image, BOXES[:1], LABELS[:1])
+    for count in (1, 4):
+        row(f"segment {count} box(es) in one batch",
+            median_seconds(lambda: segmenter.segment(image, BOXES[:count], LABELS[:count]), 3))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
@@ -220,6 +245,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         bench_full_detectors(args.device, args.threads, Path(scratch))
         bench_full_blip(args.device, args.threads, Path(scratch))
+        bench_full_clipseg(args.device, args.threads, Path(scratch))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from vla_perception.bringup.graph import (
     resolved_remappings)
 
 PERCEPTION = ["clip_node", "detector_node", "vlm_node", "pose_node"]
-MODEL_NODES = ["clip_node", "detector_node", "vlm_node"]
+MODEL_NODES = ["clip_node", "detector_node", "vlm_node", "pose_node"]  # pose_node: CLIPSeg
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +37,13 @@ def test_bringups_expand_their_includes_in_order(graph, bringup, expected):
 
 def test_defaults_wire_the_sim_camera_topics_into_every_consumer(graph):
     specs = by_name(resolve_bringup(graph, "sim_demo"))
-    for name in MODEL_NODES:
+    for name in ("clip_node", "detector_node", "vlm_node"):
         assert resolved_remappings(specs[name]) == {"/image": "/camera/color/image_raw"}
     assert resolved_remappings(specs["pose_node"]) == {
         "/detections": "/detector_node/detections",
         "/depth": "/camera/depth/image_raw",
         "/camera_info": "/camera/color/camera_info",
+        "/image": "/camera/color/image_raw",  # for mask_source:=clipseg
     }
     assert resolved_remappings(specs["sim_camera"]) == {
         "/image": "/camera/color/image_raw",
@@ -71,7 +72,7 @@ def test_profile_and_device_reach_only_the_model_nodes(graph):
     for name in MODEL_NODES:
         assert specs[name].parameters["profile"] == "tiny"
         assert specs[name].parameters["device"] == "cuda:1"
-    assert "profile" not in specs["pose_node"].parameters
+    assert "profile" not in specs["grasp_orchestrator"].parameters
     assert specs["grasp_orchestrator"].parameters["planner"] == "embedded"
 
 

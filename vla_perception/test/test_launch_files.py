@@ -30,7 +30,7 @@ CONTRACT = {
     "detector_node": (True, {"image"},
                       {"~/detections", "~/debug_image", "~/detect", "~/set_prompt", "~/prompt"}),
     "vlm_node": (True, {"image"}, {"~/caption", "~/answer"}),
-    "pose_node": (True, {"detections", "depth", "camera_info"}, {"~/objects", "~/markers", "~/estimate"}),
+    "pose_node": (True, {"detections", "depth", "camera_info", "image"}, {"~/objects", "~/markers", "~/estimate"}),
     "grasp_orchestrator": (False, set(), {"~/pick", "~/plan_grasp", "~/markers"}),
     "sim_camera": (False, set(), {"image", "depth", "camera_info", "~/ground_truth", "~/execute"}),
 }
@@ -43,7 +43,7 @@ EXPECTED_REMAPPINGS = {
     "detector_node": {"/image": CAMERA["/image"]},
     "vlm_node": {"/image": CAMERA["/image"]},
     "pose_node": {"/detections": "/detector_node/detections", "/depth": CAMERA["/depth"],
-                  "/camera_info": CAMERA["/camera_info"]},
+                  "/camera_info": CAMERA["/camera_info"], "/image": CAMERA["/image"]},
     "grasp_orchestrator": {service: service for service in ORCHESTRATOR_SERVICES},
     "sim_camera": CAMERA,
 }

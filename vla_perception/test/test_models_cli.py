@@ -11,7 +11,7 @@ def test_make_tiny_writes_every_family_and_the_tiny_profile_loads_them(tmp_path,
     assert main(["models", "make-tiny", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FAMILIES)
     assert (tmp_path / "clip" / "open_clip_model.safetensors").is_file()
-    for family in ("grounding_dino", "owlvit", "blip_caption", "blip_vqa"):
+    for family in ("grounding_dino", "owlvit", "blip_caption", "blip_vqa", "clipseg"):
         assert list((tmp_path / family).glob("*.safetensors")), family
         assert not list((tmp_path / family).glob("*.bin")), "tiny models are saved as safetensors only"
     assert f"VLA_PERCEPTION_MODELS={tmp_path}" in capsys.readouterr().out
@@ -35,7 +35,7 @@ def test_fetch_asks_the_hub_for_safetensors_of_each_default_checkpoint(tmp_path,
     repos = {repo: (patterns, local_dir) for repo, patterns, local_dir in calls}
     assert set(repos) == {"laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "IDEA-Research/grounding-dino-tiny",
                           "google/owlvit-base-patch32", "Salesforce/blip-image-captioning-base",
-                          "Salesforce/blip-vqa-base"}
+                          "Salesforce/blip-vqa-base", "CIDAS/clipseg-rd64-refined"}
     assert repos["IDEA-Research/grounding-dino-tiny"][1] == str(tmp_path / "grounding_dino")
     assert all("*.safetensors" in patterns and not any(p.endswith(".bin") for p in patterns)
                for patterns, _ in repos.values())

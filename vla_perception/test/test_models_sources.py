@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from vla_perception.core.models import FAMILIES, ModelNotAvailableError, load_classifier, load_detector
-from vla_perception.core.models import load_vlm, resolve_model_source
+from vla_perception.core.models import load_segmenter, load_vlm, resolve_model_source
 from vla_perception.core.models.sources import BUILTIN_PROFILES
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +28,7 @@ def test_default_profile_names_the_real_checkpoints():
     assert ids["owlvit"] == "google/owlvit-base-patch32"
     assert ids["blip_caption"] == "Salesforce/blip-image-captioning-base"
     assert ids["blip_vqa"] == "Salesforce/blip-vqa-base"
+    assert ids["clipseg"] == "CIDAS/clipseg-rd64-refined"
 
 
 def test_tiny_profile_reads_the_models_directory_from_the_environment(monkeypatch, tmp_path):
@@ -57,7 +58,8 @@ def test_missing_tiny_models_name_the_command_that_makes_them(monkeypatch, tmp_p
     monkeypatch.setenv("VLA_PERCEPTION_MODELS", str(tmp_path / "nothing_here"))
     loaders = [lambda: load_classifier(resolve_model_source("tiny", "clip"), device="cpu"),
                lambda: load_detector(resolve_model_source("tiny", "grounding_dino"), device="cpu"),
-               lambda: load_vlm(resolve_model_source("tiny", "blip_caption"), None, device="cpu")]
+               lambda: load_vlm(resolve_model_source("tiny", "blip_caption"), None, device="cpu"),
+               lambda: load_segmenter(resolve_model_source("tiny", "clipseg"), device="cpu")]
     for load in loaders:
         with pytest.raises(ModelNotAvailableError) as error:
             load()
@@ -66,14 +68,15 @@ def test_missing_tiny_models_name_the_command_that_makes_them(monkeypatch, tmp_p
 
 OFFLINE_PROBE = """
 import json
-from vla_perception.core.models import (ModelNotAvailableError, load_classifier, load_detector, load_vlm,
-                                        resolve_model_source)
+from vla_perception.core.models import (ModelNotAvailableError, load_classifier, load_detector, load_segmenter,
+                                        load_vlm, resolve_model_source)
 loads = {
     "clip": lambda s: load_classifier(s, device="cpu"),
     "grounding_dino": lambda s: load_detector(s, backend="grounding_dino", device="cpu"),
     "owlvit": lambda s: load_detector(s, backend="owlvit", device="cpu"),
     "blip_caption": lambda s: load_vlm(s, None, device="cpu"),
     "blip_vqa": lambda s: load_vlm(None, s, device="cpu"),
+    "clipseg": lambda s: load_segmenter(s, device="cpu"),
 }
 messages = {}
 for family, load in loads.items():

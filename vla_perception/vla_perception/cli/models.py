@@ -77,7 +77,8 @@ def fetch(args) -> int:
         dest = Path(args.dest).expanduser()
         print(f"\nCopy {dest} to the robot and point the nodes at it, e.g.\n"
               f"  clip_node: model:={dest / 'clip'}\n  detector_node: model:={dest / 'grounding_dino'}\n"
-              f"  vlm_node: caption_model:={dest / 'blip_caption'} vqa_model:={dest / 'blip_vqa'}")
+              f"  vlm_node: caption_model:={dest / 'blip_caption'} vqa_model:={dest / 'blip_vqa'}\n"
+              f"  pose_node (mask_source:=clipseg): clipseg_model:={dest / 'clipseg'}")
     return 1 if failures else 0
 
 

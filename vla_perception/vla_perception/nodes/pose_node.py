@@ -4,8 +4,12 @@ Subscribes ``detections``, ``depth`` (16UC1 mm or 32FC1 m) and ``camera_info``, 
 timestamp (approximate time; ``message_filters`` when importable, our synchronizer
 otherwise); publishes ``~/objects`` (header = the depth frame's) and ``~/markers``;
 service ``~/estimate`` with explicit inputs or the latest received depth and CameraInfo.
+With ``mask_source: clipseg`` it also pairs the colour ``image`` and masks each box with
+CLIPSeg before localising (the model loads at configure).
 """
 from __future__ import annotations
+
+import threading
 
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -17,10 +21,12 @@ from vla_perception.bridge.markers import object_markers
 from vla_perception.bridge.messages import detections_from_msg, objects_to_msg
 from vla_perception.bridge.sync import make_synchronizer
 from vla_perception.core.geometry import CameraIntrinsics, decode_depth
-from vla_perception.core.parameters import ParamSpec, in_range, one_of, positive_int
+from vla_perception.core.latest_worker import LatestOnlyWorker
 from vla_perception.core.localise import estimate_objects
+from vla_perception.core.parameters import ParamSpec, in_range, non_negative_int, one_of, positive_int
 from vla_perception.core.types import VlaInputError
 from vla_perception.nodes.lifecycle import VlaLifecycleNode, run_node
+from vla_perception.nodes.model_node import MODEL_PARAMS
 from vla_perception_interfaces.msg import Detection2DArray, Object3DArray
 from vla_perception_interfaces.srv import EstimatePoses
 
@@ -33,9 +39,14 @@ class PoseNode(VlaLifecycleNode):
         ParamSpec("sync_slop", 0.05, "max stamp difference (s) when pairing detections, depth, camera_info",
                   in_range(0.0, 10.0)),
         ParamSpec("sync_queue_size", 10, "messages kept per input while pairing", positive_int),
-        ParamSpec("mask_source", "box", "object pixels: box (with detection masks when present)", one_of("box")),
+        ParamSpec("mask_source", "box", "object pixels: box (with detection masks when present), or clipseg "
+                  "(CLIPSeg masks each box from the colour image; loads a model)", one_of("box", "clipseg")),
+        ParamSpec("clipseg_model", "", "CLIPSeg hub id or local path overriding the profile's"),
+        ParamSpec("mask_threshold", 0.4, "CLIPSeg probability above which a pixel is the object", in_range(0.0, 1.0)),
+        ParamSpec("min_mask_pixels", 20, "a CLIPSeg mask with fewer pixels is ignored and the box kept",
+                  non_negative_int),
         ParamSpec("publish_markers", True, "publish ~/markers for RViz"),
-    ]
+    ] + [spec for spec in MODEL_PARAMS if spec.name in ("profile", "device", "threads")]
 
     def __init__(self):
         super().__init__("pose_node")
@@ -44,21 +55,47 @@ class PoseNode(VlaLifecycleNode):
         self._latest_info = None
         self._subscriptions = []
         self._synchronizer = None
+        self._worker = None
+        self.segmenter = None
+        self._segmenter_lock = threading.Lock()
         self.create_service(EstimatePoses, "~/estimate", self._estimate, callback_group=self._group)
         self._objects_pub = self.create_lifecycle_publisher(Object3DArray, "~/objects", QoSProfile(depth=10))
         self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "~/markers", QoSProfile(depth=2))
 
+    def configure(self, params) -> None:
+        if params.mask_source == "clipseg":
+            from vla_perception.core.models import load_segmenter, resolve_model_source
+
+            source = resolve_model_source(params.profile, "clipseg", params.clipseg_model or None)
+            self.segmenter = self.log_stage(f"loading CLIPSeg {source.model_id}",
+                                            lambda: load_segmenter(source, params.device, params.threads))
+
+    def cleanup(self) -> None:
+        if self.segmenter is not None:
+            self.segmenter.close()
+        self.segmenter = None
+
     def activate(self) -> None:
+        inputs = [(Detection2DArray, "detections", QoSProfile(depth=10)),
+                  (Image, "depth", qos_profile_sensor_data), (CameraInfo, "camera_info", qos_profile_sensor_data)]
+        taps = {1: self._remember_depth, 2: self._remember_info}
+        if self.segmenter is not None:
+            inputs.append((Image, "image", qos_profile_sensor_data))
+            taps[3] = self.remember_image
+        # CLIPSeg can take longer than a frame: work on the newest matched set, never on a backlog.
+        self._worker = LatestOnlyWorker(lambda synced: self._on_synced(*synced), name="pose_node-worker",
+                                        on_error=self._warn_frame_skipped)
         self._synchronizer, self._subscriptions = make_synchronizer(
-            self, [(Detection2DArray, "detections", QoSProfile(depth=10)),
-                   (Image, "depth", qos_profile_sensor_data), (CameraInfo, "camera_info", qos_profile_sensor_data)],
-            self._on_synced, self.params.sync_queue_size, self.params.sync_slop,
-            taps={1: self._remember_depth, 2: self._remember_info})
+            self, inputs, lambda *synced: self._worker.submit(synced), self.params.sync_queue_size,
+            self.params.sync_slop, taps=taps)
 
     def deactivate(self) -> None:
         for subscription in self._subscriptions:
             self.destroy_subscription(subscription)
         self._subscriptions, self._synchronizer = [], None
+        if self._worker is not None:
+            self._worker.stop()
+        self._worker = None
 
     def _remember_depth(self, msg: Image) -> None:
         self._latest_depth = msg
@@ -66,7 +103,7 @@ class PoseNode(VlaLifecycleNode):
     def _remember_info(self, msg: CameraInfo) -> None:
         self._latest_info = msg
 
-    def _localise(self, detections_msg: Detection2DArray, depth_msg: Image, info_msg: CameraInfo):
+    def _localise(self, detections_msg: Detection2DArray, depth_msg: Image, info_msg: CameraInfo, image=None):
         if detections_msg.header.frame_id and depth_msg.header.frame_id != detections_msg.header.frame_id:
             raise VlaInputError(
                 f"detections are in frame '{detections_msg.header.frame_id}' but depth in "
@@ -77,16 +114,29 @@ class PoseNode(VlaLifecycleNode):
         depth = decode_depth(imgmsg_to_cv2(depth_msg), depth_msg.encoding, self.params.depth_scale or None,
                              max_range=self.params.max_range)
         image_size = (detections_msg.image_width, detections_msg.image_height)
-        objects, rejected = estimate_objects(depth, cam, detections_from_msg(detections_msg),
-                                             image_size if all(image_size) else None)
-        return objects_to_msg(objects, depth_msg.header), objects, rejected
+        detections, kept_boxes = detections_from_msg(detections_msg), []
+        if self.segmenter is not None:
+            detections, kept_boxes = self._with_masks(detections, image, image_size)
+        objects, rejected = estimate_objects(depth, cam, detections, image_size if all(image_size) else None)
+        return objects_to_msg(objects, depth_msg.header), rejected, kept_boxes
 
-    def _on_synced(self, detections_msg, depth_msg, info_msg) -> None:
-        try:
-            objects_msg, _, rejected = self._localise(detections_msg, depth_msg, info_msg)
-        except (VlaInputError, *self._user_errors) as error:
-            self.get_logger().warning(f"frame skipped: {error}", throttle_duration_sec=5.0)
-            return
+    def _with_masks(self, detections, image, image_size):
+        from vla_perception.core.models.segmenter import refine_detections
+
+        height, width = image.shape[:2]
+        if all(image_size) and image_size != (width, height):
+            raise VlaInputError(f"colour image is {width}x{height} but the detections were made on "
+                                f"{image_size[0]}x{image_size[1]}: CLIPSeg needs the detections' own image")
+        with self._segmenter_lock:  # the streaming worker and ~/estimate share one model
+            return refine_detections(self.segmenter, image, detections, self.params.mask_threshold,
+                                     self.params.min_mask_pixels)
+
+    def _warn_frame_skipped(self, error: BaseException) -> None:
+        self.get_logger().warning(f"frame skipped: {error}", throttle_duration_sec=5.0)
+
+    def _on_synced(self, detections_msg, depth_msg, info_msg, image_msg=None) -> None:
+        image = imgmsg_to_cv2(image_msg, "rgb8") if image_msg is not None else None
+        objects_msg, _, _ = self._localise(detections_msg, depth_msg, info_msg, image)
         self._objects_pub.publish(objects_msg)
         if self.params.publish_markers:
             self._markers_pub.publish(object_markers(self._objects_for_markers(objects_msg), objects_msg.header))
@@ -105,9 +155,14 @@ class PoseNode(VlaLifecycleNode):
                 missing = " and ".join(name for name, msg in (("depth", depth), ("camera_info", info)) if msg is None)
                 raise VlaInputError(f"no {missing} received yet on {self.resolve_topic_name('depth')} / "
                                     f"{self.resolve_topic_name('camera_info')}: publish them or fill the request")
-            response.objects, objects, rejected = self._localise(request.detections, depth, info)
+            image = self.image_or_latest(request.image)[0] if self.segmenter is not None else None
+            response.objects, rejected, kept_boxes = self._localise(request.detections, depth, info, image)
             response.rejected = rejected
-            response.message = f"{len(response.objects.objects)} object(s), {len(rejected)} rejected"
+            summary = f"{len(response.objects.objects)} object(s), {len(rejected)} rejected"
+            if self.segmenter is not None:
+                count = len(request.detections.detections)
+                summary += f"; CLIPSeg masked {count - len(kept_boxes)} of {count} box(es)"
+            response.message = "; ".join([summary, *kept_boxes])
 
         return self.answer(response, work)
 

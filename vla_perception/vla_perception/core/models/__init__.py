@@ -5,7 +5,7 @@ Public API (what the nodes use)::
     from vla_perception.core.models import (ModelSource, resolve_model_source, load_classifier,
                                             load_detector, load_vlm, ModelNotAvailableError)
     source = resolve_model_source("default" | "tiny", "clip" | "grounding_dino" | "owlvit"
-                                  | "blip_caption" | "blip_vqa", override=None or hub id / local path)
+                                  | "blip_caption" | "blip_vqa" | "clipseg", override=None or hub id / local path)
     clf = load_classifier(source, device="auto", threads=0, templates=["a photo of a {}"])
     clf.classify(rgb_uint8_hxwx3, labels, boxes=None) -> list[ClassificationResult]
     det = load_detector(source, backend="grounding_dino" | "owlvit", device="auto", threads=0)
@@ -14,6 +14,8 @@ Public API (what the nodes use)::
     vlm = load_vlm(caption_source, vqa_source, device="auto", threads=0)
     vlm.caption(image, prefix="", max_new_tokens=20) -> TextResult(text, inference_time)
     vlm.answer(image, question, max_new_tokens=10) -> TextResult
+    seg = load_segmenter(source, device="auto", threads=0)            # family "clipseg"
+    seg.segment(image, boxes, phrases, threshold=0.4) -> MaskResult(masks, inference_time)
 
 Every model has ``.model_id`` and ``.close()``. Bad input raises a ``VlaInputError`` subclass
 (ImageInputError, TextInputError, TextTooLongError); missing weights raise ModelNotAvailableError
@@ -49,6 +51,12 @@ def load_vlm(caption_source, vqa_source, device="auto", threads=0):
     return load(caption_source, vqa_source, device=device, threads=threads)
 
 
+def load_segmenter(source, device="auto", threads=0):
+    from vla_perception.core.models.segmenter import load_segmenter as load
+
+    return load(source, device=device, threads=threads)
+
+
 __all__ = [
     "ClassificationResult",
     "DetectionResult",
@@ -61,6 +69,7 @@ __all__ = [
     "TextTooLongError",
     "load_classifier",
     "load_detector",
+    "load_segmenter",
     "load_vlm",
     "resolve_model_source",
 ]

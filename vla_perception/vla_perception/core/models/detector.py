@@ -134,14 +134,6 @@ class OpenVocabDetector:
             detections = class_aware_nms(raw, nms_iou)
         return DetectionResult(detections, self.normalised_prompt(phrases), self.model_id, watch.seconds)
 
-    def _to_device(self, inputs):
-        return {
-            key: value.to(self.runtime.device, self.runtime.dtype)
-            if value.is_floating_point()
-            else value.to(self.runtime.device)
-            for key, value in inputs.items()
-        }
-
     def warm_up(self) -> None:
         self.detect(np.zeros((64, 64, 3), np.uint8), "object")
 
@@ -156,7 +148,7 @@ class GroundingDinoDetector(OpenVocabDetector):
         from PIL import Image
 
         inputs = self.processor(images=Image.fromarray(image), text=prompt, return_tensors="pt")
-        return self._to_device(inputs)
+        return self.runtime.move(inputs)
 
     @staticmethod
     def _span_labels(outputs, inputs, phrases, box_threshold) -> list:
@@ -203,7 +195,7 @@ class OwlVitDetector(OpenVocabDetector):
         inputs = self.processor(
             text=[phrases], images=Image.fromarray(image), padding="max_length", return_tensors="pt"
         )
-        return self._to_device(inputs)
+        return self.runtime.move(inputs)
 
     def _raw_detections(self, outputs, inputs, phrases, size, box_threshold, text_threshold):
         outputs.logits, outputs.pred_boxes = outputs.logits.float(), outputs.pred_boxes.float()

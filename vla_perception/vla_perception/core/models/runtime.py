@@ -19,6 +19,13 @@ class Runtime:
     def is_cuda(self) -> bool:
         return self.device.type == "cuda"
 
+    def move(self, inputs) -> dict:
+        """A processor's tensors on this device; floating-point ones in this precision."""
+        return {
+            key: value.to(self.device, self.dtype) if value.is_floating_point() else value.to(self.device)
+            for key, value in inputs.items()
+        }
+
 
 def make_runtime(device: str = "auto", threads: int = 0) -> Runtime:
     """Resolve ``auto|cpu|cuda[:N]`` and apply ``threads`` (0 keeps torch's default)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-FAMILIES = ("clip", "grounding_dino", "owlvit", "blip_caption", "blip_vqa")
+FAMILIES = ("clip", "grounding_dino", "owlvit", "blip_caption", "blip_vqa", "clipseg")
 TINY_ROOT_ENV = "VLA_PERCEPTION_MODELS"
 TINY_ROOT_DEFAULT = "~/.cache/vla_perception/tiny"
 
@@ -24,6 +24,7 @@ BUILTIN_PROFILES = {
         "owlvit": "google/owlvit-base-patch32",
         "blip_caption": "Salesforce/blip-image-captioning-base",
         "blip_vqa": "Salesforce/blip-vqa-base",
+        "clipseg": "CIDAS/clipseg-rd64-refined",
     },
     "tiny": {
         "root_env": TINY_ROOT_ENV,
@@ -33,6 +34,7 @@ BUILTIN_PROFILES = {
         "owlvit": "owlvit",
         "blip_caption": "blip_caption",
         "blip_vqa": "blip_vqa",
+        "clipseg": "clipseg",
     },
 }
 

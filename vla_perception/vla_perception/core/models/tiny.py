@@ -1,7 +1,7 @@
 """Tiny random-weight models of every family, saved like real checkpoints (``models make-tiny DIR``).
 
 They test plumbing and parity only: their outputs mean nothing. Each is well under a few MB and
-builds in well under a second. Layout: DIR/{clip,grounding_dino,owlvit,blip_caption,blip_vqa}.
+builds in well under a second. Layout: DIR/{clip,grounding_dino,owlvit,blip_caption,blip_vqa,clipseg}.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-TINY_FAMILIES = ("clip", "grounding_dino", "owlvit", "blip_caption", "blip_vqa")
+TINY_FAMILIES = ("clip", "grounding_dino", "owlvit", "blip_caption", "blip_vqa", "clipseg")
 TINY_WORDS = [
     "a",
     "photo",
@@ -247,12 +247,60 @@ def make_tiny_blip_vqa(out: Path) -> Path:
     return _make_tiny_blip(out, BlipForQuestionAnswering)
 
 
+def make_tiny_clipseg(out: Path) -> Path:
+    from transformers import (
+        CLIPSegConfig,
+        CLIPSegForImageSegmentation,
+        CLIPSegProcessor,
+        CLIPTokenizer,
+        ViTImageProcessor,
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    tokenizer = _tiny_clip_tokenizer(out, CLIPTokenizer)
+    tokenizer.model_max_length = 77  # CLIP's text limit, as in the real checkpoint
+    config = CLIPSegConfig(
+        text_config={
+            "vocab_size": tokenizer.vocab_size,
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 77,
+            "eos_token_id": tokenizer.eos_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+        },
+        vision_config={
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=16,
+        extract_layers=[0, 1],
+        reduce_dim=8,
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=16,
+        conditional_layer=0,
+    )
+    CLIPSegForImageSegmentation(config).save_pretrained(out, safe_serialization=True)
+    image_processor = ViTImageProcessor(
+        size={"height": 32, "width": 32}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]
+    )
+    CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
 MAKERS = {
     "clip": make_tiny_clip,
     "grounding_dino": make_tiny_grounding_dino,
     "owlvit": make_tiny_owlvit,
     "blip_caption": make_tiny_blip_caption,
     "blip_vqa": make_tiny_blip_vqa,
+    "clipseg": make_tiny_clipseg,
 }
 
 

@@ -42,12 +42,7 @@ class BlipModels:
             limit = int(model.config.text_config.max_position_embeddings)
             check_length(text, len(processor.tokenizer(text)["input_ids"]), limit, self.model_id)
         inputs = processor(images=Image.fromarray(image), text=text or None, return_tensors="pt")
-        return {
-            key: value.to(self.runtime.device, self.runtime.dtype)
-            if value.is_floating_point()
-            else value.to(self.runtime.device)
-            for key, value in inputs.items()
-        }
+        return self.runtime.move(inputs)
 
     def _generate(self, processor, model, image, text, max_new_tokens) -> TextResult:
         with Stopwatch() as watch:
