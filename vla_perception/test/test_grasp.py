@@ -64,6 +64,18 @@ def test_too_wide_object_is_refused_with_the_opening_as_reason():
     assert len(rejected) == 2 and all("opening" in reason and "0.080" in reason for reason in rejected)
 
 
+def test_clearance_is_squeezed_to_the_max_opening_and_ranked_lower():
+    """A 70 mm box: 70 + 20 mm clearance > 80 mm, but 70 + 6 mm least clearance fits: open fully, rank lower."""
+    grasps = generate_grasps(_box((0.5, 0.0, 0.025), (0.07, 0.20, 0.05)))
+    assert [g.kind for g in grasps] == ["top_down"]  # across the 0.20 m side nothing fits
+    assert grasps[0].width == pytest.approx(0.08)
+    # 10 mm of the wanted 20 mm clearance left: penalty 0.3 * (1 - 10 / 20); then the opening term
+    assert grasps[0].score == pytest.approx(1.0 - 0.15 - 0.2 * 0.08 / 0.08)
+    rejected = []
+    assert generate_grasps(_box((0.5, 0.0, 0.025), (0.075, 0.20, 0.05)), rejected=rejected) == []
+    assert "top_down: needs 0.081 m opening > gripper max 0.080 m" in rejected
+
+
 def test_out_of_reach_object_is_refused_with_reach_as_reason():
     rejected = []
     assert generate_grasps(_box((1.2, 0.0, 0.025), (0.03, 0.03, 0.05)), rejected=rejected) == []
@@ -77,8 +89,8 @@ def test_thin_flat_object_keeps_the_tcp_above_the_table():
 
 def test_params_change_offsets_and_opening():
     params = GraspParams(pregrasp_offset=0.2, lift_height=0.05, max_opening=0.04)
-    grasps = generate_grasps(_box((0.5, 0.0, 0.025), (0.03, 0.06, 0.05)), params)
-    assert [g.kind for g in grasps] == []  # 0.03 + 0.02 clearance > 0.04
+    grasps = generate_grasps(_box((0.5, 0.0, 0.025), (0.036, 0.06, 0.05)), params)
+    assert [g.kind for g in grasps] == []  # even 0.036 + 0.006 least clearance > 0.04
     grasps = generate_grasps(_box((0.5, 0.0, 0.025), (0.015, 0.06, 0.05)), params)
     np.testing.assert_allclose(grasps[0].pregrasp, [0.5, 0.0, 0.225], atol=1e-9)
     np.testing.assert_allclose(grasps[0].lift, [0.5, 0.0, 0.075], atol=1e-9)
@@ -114,8 +126,9 @@ def test_object_from_camera_to_base():
 
 
 def test_rotated_tall_box_is_approached_square_to_its_face():
-    # radial approach to (0.5, -0.1) measures 0.06 * (0.196 + 0.981) = 0.071 + 0.02 > 0.08: too wide;
-    # along the box's x face the width is 0.06 + 0.02 = 0.08, the cosine to radial 0.5 / sqrt(0.26)
+    # radial approach to (0.5, -0.1) measures 0.06 * (0.196 + 0.981) = 0.071: + 0.02 > 0.08, so only
+    # 0.009 m of clearance is left (squeezed, ranked lower); along the box's x face the width is
+    # 0.06 + 0.02 = 0.08 with full clearance, the cosine to radial 0.5 / sqrt(0.26)
     grasps = generate_grasps(_box((0.5, -0.1, 0.125), (0.06, 0.06, 0.25)))
     side = grasps[0]
     assert side.kind == "side"
@@ -123,4 +136,8 @@ def test_rotated_tall_box_is_approached_square_to_its_face():
     np.testing.assert_allclose(side.pregrasp, [0.4, -0.1, 0.125], atol=1e-9)
     assert side.width == pytest.approx(0.08)
     assert side.score == pytest.approx(0.9 - 0.1 * (1 - 0.5 / np.sqrt(0.26)) - 0.2)
-    assert len([g for g in grasps if g.kind == "side"]) == 1  # the radial one was too wide
+    radial = [g for g in grasps if g.kind == "side"][1]
+    np.testing.assert_allclose(radial.approach, np.array([0.5, -0.1, 0.0]) / np.sqrt(0.26), atol=1e-9)
+    extent = 0.06 * (0.1 + 0.5) / np.sqrt(0.26)
+    assert radial.width == pytest.approx(0.08)
+    assert radial.score == pytest.approx(0.9 - 0.3 * (1 - (0.08 - extent) / 0.02) - 0.2)

@@ -22,6 +22,7 @@ TCP_OFFSET = 0.105
 PANDA_MAX_OPENING = 0.08
 PANDA_SHOULDER = np.array([0.0, 0.0, 0.333])  # joint 2 axis: the Panda's 0.855 m reach is measured from here
 PANDA_REACH = 0.85
+SQUEEZE_WEIGHT = 0.3  # score lost by a grasp left with no clearance beyond min_clearance (scaled)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class GraspParams:
     pregrasp_offset: float = 0.10  # back off along the approach axis
     lift_height: float = 0.15  # straight up from the grasp
     clearance: float = 0.02  # added to the object's extent across the fingers
+    min_clearance: float = 0.006  # the least margin accepted when the full clearance would not fit
     max_opening: float = PANDA_MAX_OPENING
     reach: float = PANDA_REACH
     table_z: float = 0.0
@@ -130,6 +132,16 @@ def _side_approaches(centre, narrow, wide) -> list[tuple[np.ndarray, float]]:
     return approaches
 
 
+def opening_for(extent: float, params: GraspParams) -> float:
+    """Extent + clearance, squeezed down to the gripper's maximum while ``min_clearance`` still fits."""
+    return min(extent + params.clearance, max(params.max_opening, extent + params.min_clearance))
+
+
+def squeeze_penalty(extent: float, width: float, params: GraspParams) -> float:
+    """Rank a grasp whose clearance had to be squeezed below one with the full margin (0 when not squeezed)."""
+    return SQUEEZE_WEIGHT * max(0.0, 1.0 - (width - extent) / params.clearance) if params.clearance > 0 else 0.0
+
+
 def _candidate(kind, rotation, position, width, score, params) -> GraspCandidate:
     approach = rotation[:, 2]
     return GraspCandidate(kind=kind, position=position, orientation=Rotation.from_matrix(rotation).as_quat(),
@@ -149,14 +161,18 @@ def _all_candidates(obj: Object3D, params: GraspParams) -> list[GraspCandidate]:
     candidates = []
     for kind, axis, score in (("top_down", narrow, 1.0 if small else 0.7),
                               ("top_down_wide", wide, 0.8 if small else 0.5)):
-        width = extent_along(obj, axis) + params.clearance
-        candidates.append(_candidate(kind, _top_down_rotation(axis), top_position, width, score, params))
+        extent = extent_along(obj, axis)
+        width = opening_for(extent, params)
+        candidates.append(_candidate(kind, _top_down_rotation(axis), top_position, width,
+                                     score - squeeze_penalty(extent, width, params), params))
     side_z = max(centre[2], params.table_z + params.side_min_tcp_height)
     if side_z < top - 0.01:  # the fingers must still hold something below the top
         for approach, alignment in _side_approaches(centre, narrow, wide):
             rotation = _side_rotation(approach)
-            width = extent_along(obj, rotation[:, 1]) + params.clearance
+            extent = extent_along(obj, rotation[:, 1])
+            width = opening_for(extent, params)
             score = (0.6 if small else 0.9) - 0.1 * (1.0 - alignment)  # prefer approaching from the robot
+            score -= squeeze_penalty(extent, width, params)
             candidates.append(_candidate("side", rotation, np.array([centre[0], centre[1], side_z]), width,
                                          score, params))
     return candidates
