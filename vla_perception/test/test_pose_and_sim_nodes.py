@@ -72,11 +72,12 @@ def test_service_matches_ground_truth_on_the_latest_depth(graph):
     assert checked >= 3
 
 
-def wait_and_estimate(client, request):
+def wait_and_estimate(client, request, timeout=30.0):
+    """Call ~/estimate until pose_node has received its inputs (depth, camera_info, and image with CLIPSeg)."""
     def ready():
         ready.response = estimate(client, request)
-        return ready.response.success or "no depth" not in ready.response.message
-    wait_for(ready, 30.0, "pose_node to receive depth and camera_info")
+        return ready.response.success or "received yet" not in ready.response.message
+    wait_for(ready, timeout, "pose_node to receive its inputs")
     return ready.response
 
 

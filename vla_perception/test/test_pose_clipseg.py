@@ -9,7 +9,7 @@ not what CLIPSeg recognises.
 import numpy as np
 import pytest
 from ros_harness import NodeProcess, RosClient, ros_env, wait_for, write_params
-from test_pose_and_sim_nodes import EXACT_SHAPES, _request_with, _xyz, estimate, ground_truth
+from test_pose_and_sim_nodes import EXACT_SHAPES, _request_with, _xyz, estimate, ground_truth, wait_and_estimate
 
 from vla_perception.bridge.image import cv2_to_imgmsg
 
@@ -29,18 +29,10 @@ def graph(tmp_path_factory, tiny_models_dir):
         yield sim, pose, client
 
 
-def estimate_when_ready(client, request):
-    def ready():
-        ready.response = estimate(client, request)
-        return ready.response.success or "received yet" not in ready.response.message
-    wait_for(ready, 60.0, "pose_node to load CLIPSeg and receive depth, camera_info and image")
-    return ready.response
-
-
 def test_masked_path_localises_as_well_as_the_box_path(graph):
     _, pose, client = graph
     truth = ground_truth(client)
-    response = estimate_when_ready(client, _request_with(truth))
+    response = wait_and_estimate(client, _request_with(truth), timeout=60.0)
     assert response.success, response.message
     assert "loading CLIPSeg" in pose.output() and "clipseg" in pose.output()
     count = len(truth.detections.detections)

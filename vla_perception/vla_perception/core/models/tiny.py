@@ -39,6 +39,9 @@ TINY_WORDS = [
     "no",
     "table",
 ]
+# One transformer layer of width 16: the text and vision towers of OWL-ViT, BLIP and CLIPSeg.
+TINY_LAYER = {"hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
+TINY_VISION = {**TINY_LAYER, "image_size": 32, "patch_size": 8}
 # BERT ids that Grounding DINO hard-codes ([PAD] [UNK] [CLS] [SEP] [MASK] "." "?") and BLIP's [DEC].
 BERT_SPECIAL_IDS = {
     0: "[PAD]",
@@ -160,22 +163,12 @@ def make_tiny_owlvit(out: Path) -> Path:
     config = OwlViTConfig(
         text_config={
             "vocab_size": tokenizer.vocab_size,
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
+            **TINY_LAYER,
             "max_position_embeddings": 16,
             "eos_token_id": tokenizer.eos_token_id,
             "bos_token_id": tokenizer.bos_token_id,
         },
-        vision_config={
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        vision_config=dict(TINY_VISION),  # a copy: configs may add keys to the dict they get
         projection_dim=16,
     )
     OwlViTForObjectDetection(config).save_pretrained(out, safe_serialization=True)
@@ -208,10 +201,7 @@ def _make_tiny_blip(out: Path, model_cls) -> Path:
     config = BlipConfig(
         text_config={
             "vocab_size": len(tokenizer),
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
+            **TINY_LAYER,
             "encoder_hidden_size": 16,
             "max_position_embeddings": 64,
             "bos_token_id": tokenizer.bos_token_id,
@@ -219,14 +209,7 @@ def _make_tiny_blip(out: Path, model_cls) -> Path:
             "pad_token_id": tokenizer.pad_token_id,
             "eos_token_id": tokenizer.sep_token_id,
         },
-        vision_config={
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        vision_config=dict(TINY_VISION),  # a copy: configs may add keys to the dict they get
         projection_dim=16,
     )
     model_cls(config).save_pretrained(out, safe_serialization=True)
@@ -263,22 +246,12 @@ def make_tiny_clipseg(out: Path) -> Path:
     config = CLIPSegConfig(
         text_config={
             "vocab_size": tokenizer.vocab_size,
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
+            **TINY_LAYER,
             "max_position_embeddings": 77,
             "eos_token_id": tokenizer.eos_token_id,
             "bos_token_id": tokenizer.bos_token_id,
         },
-        vision_config={
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        vision_config={**TINY_VISION, "num_hidden_layers": 2},  # CLIPSeg's decoder reads two layers
         projection_dim=16,
         extract_layers=[0, 1],
         reduce_dim=8,
