@@ -19,6 +19,8 @@ from typing import Mapping, Optional, Union
 
 import yaml
 
+from vla_perception.bringup.moveit_params import MoveItParamsError, moveit_params_files
+
 GRAPH_FILE = "graph.yaml"
 PACKAGE = "vla_perception"
 NODES_PACKAGE = "vla_perception.nodes"
@@ -184,6 +186,11 @@ def resolve_node(graph: dict, key: str, arguments: Mapping[str, str]) -> NodeSpe
     name = entry.get("name", key)
     params_files = [ParamsFile(str(config_dir / path), entry.get("params_key", key))
                     for path in entry.get("params_files", [])]
+    try:  # a robot's MoveIt config, for the MoveItPy inside this node (bringup/moveit_params.py)
+        params_files += [ParamsFile(path) for path in moveit_params_files(entry.get("moveit_config") or {},
+                                                                          config_dir)]
+    except MoveItParamsError as error:
+        raise GraphError(f"{key}: {error}") from None
     if arguments.get("params_file"):
         params_files.append(ParamsFile(str(Path(arguments["params_file"]).expanduser())))
     raw_parameters = graph["nodes"][key].get("parameters") or {}

@@ -41,7 +41,8 @@ PARAMS = [
     ParamSpec("query_threshold", 0.05, "threshold the detector is queried with, so a failure can name the best "
               "candidate below box_threshold", in_range(0.0, 1.0)),
     ParamSpec("rerank", True, "re-rank candidates with clip_node's crops against the phrase"),
-    ParamSpec("planner", "auto", "auto (moveit when moveit_py imports, else embedded), embedded (roboplan), "
+    ParamSpec("planner", "auto", "auto (moveit when moveit_py imports and a MoveIt config was passed, else "
+              "embedded), embedded (roboplan), "
               "moveit or poses_only", one_of("auto", "embedded", "moveit", "poses_only")),
     ParamSpec("base_frame", "panda_link0", "robot base frame: plans and markers are in it"),
     ParamSpec("camera_pose", SIM_CAMERA_POSE, "camera optical frame in base_frame: x y z qx qy qz qw "

@@ -9,9 +9,11 @@ with execution, sim_camera ``~/execute``; with verify, vlm_node ``~/answer``. Pu
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
+import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -27,7 +29,7 @@ from vla_perception.bridge.transforms import CameraExtrinsics
 from vla_perception.core import orchestration
 from vla_perception.core.parameters import validate
 from vla_perception.core.pick_pipeline import PickSteps, run_pick
-from vla_perception.core.planning import make_planner
+from vla_perception.core.planning import PlannerUnavailable, make_planner
 from vla_perception.nodes.lifecycle import run_node
 from vla_perception_interfaces.action import Pick
 from vla_perception_interfaces.srv import (
@@ -48,10 +50,12 @@ class GraspOrchestrator(Node):
             self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description))
         self.params = orchestration.Settings(**validate(specs, {s.name: self.get_parameter(s.name).value
                                                                  for s in specs}))
-        self.planner = make_planner(self.params.planner)
+        # logs "planner: <name> (<why>)"; an explicit planner that cannot start raises PlannerUnavailable
+        self.planner = make_planner(self.params.planner, namespace=self.get_namespace(),
+                                    log=self.get_logger().info)
         self.extrinsics = CameraExtrinsics(self, self.params.base_frame, self.params.camera_in_base(),
                                            self.params.use_tf)
-        self.get_logger().info(f"planner: {self.planner.name}; detection source: {self.params.detection_source}; "
+        self.get_logger().info(f"detection source: {self.params.detection_source}; "
                                f"camera extrinsics from {self.extrinsics.source}")
         group = ReentrantCallbackGroup()
         self._service_clients = {key: self.create_client(srv_type, getattr(self.params, param), callback_group=group)
@@ -108,6 +112,8 @@ class GraspOrchestrator(Node):
             return orchestration.require_plan(self.planner.plan_for(target, obstacles, start))
 
         def execute(plan_result, index):
+            if self.planner.executes:  # MoveIt: its own trajectory execution on the robot
+                return self.planner.execute(plan_result)
             request = ExecuteGrasp.Request(plan=grasp_plan_msg(plan_result, None, self._header()),
                                            object_name=context.object_name(context.detections[index]))
             return self._call("execute", request).message
@@ -195,7 +201,12 @@ class GraspOrchestrator(Node):
 
 
 def main(args=None):
-    run_node(GraspOrchestrator, args)
+    try:
+        run_node(GraspOrchestrator, args)
+    except PlannerUnavailable as error:  # one clear line, no traceback: the node cannot do its job
+        rclpy.logging.get_logger("grasp_orchestrator").fatal(f"cannot start: {error}")
+        rclpy.try_shutdown()
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -39,27 +39,84 @@ class PlanResult:
     lift_trajectory: Trajectory = field(default_factory=Trajectory)  # grasp -> lift
     planning_time: float = 0.0
     failures: list[str] = field(default_factory=list)  # why each tried/dropped candidate failed
+    # what a backend that executes its own plans needs for that (MoveIt: its trajectory segments)
+    backend_plan: Any = field(default=None, repr=False, compare=False)
 
     @property
     def chosen(self) -> Optional[GraspCandidate]:
         return self.candidates[self.chosen_index] if self.chosen_index >= 0 else None
 
 
+class PlanningFailure(Exception):
+    """One candidate (or the whole request) could not be planned; the message says which step failed."""
+
+
+class PlannerUnavailable(ValueError):
+    """The requested planner cannot start here; the message says what is missing."""
+
+
 class GraspPlanner:
-    """A backend: ``plan`` tries the ranked candidates in order and returns the first that works."""
+    """A backend. ``plan`` tries the ranked candidates in order and returns the first that works.
+
+    The candidate loop lives here only; a backend supplies three steps: ``_begin`` (set up its
+    scene for this request; a PlanningFailure refuses the whole request), ``_plan_candidate``
+    (approach and lift trajectories, or a PlanningFailure naming the step that failed) and
+    ``_end`` (undo what ``_begin`` set up that must not outlive the request; it runs even when
+    ``_begin`` failed half-way, so a backend keeps what it must undo on itself).
+    """
 
     name = "base"
+    executes = False  # True: the backend executes its own plans (``execute``), e.g. MoveIt on a robot
 
     def __init__(self, grasp_params: GraspParams = GraspParams()):
         self.grasp_params = grasp_params
+
+    def _begin(self, obstacles: Sequence[Object3D], start_joints, target: Optional[Object3D]):
+        return None
+
+    def _plan_candidate(self, candidate: GraspCandidate, context) -> tuple[Trajectory, Trajectory, Any]:
+        """(start -> pre-grasp -> grasp, grasp -> lift, backend_plan or None)."""
+        raise NotImplementedError
+
+    def _end(self) -> None:
+        pass
 
     def plan(
         self,
         candidates: Sequence[GraspCandidate],
         obstacles: Sequence[Object3D] = (),
         start_joints: Optional[Sequence[float]] = None,
+        target: Optional[Object3D] = None,
     ) -> PlanResult:
-        raise NotImplementedError
+        started = time.monotonic()
+        failures: list[str] = []
+
+        def result(success: bool, message: str, index: int = -1, planned=(None, None, None)) -> PlanResult:
+            approach, lift, backend_plan = planned
+            return PlanResult(success, message, self.name, list(candidates), index,
+                              approach or Trajectory(), lift or Trajectory(),
+                              time.monotonic() - started, failures, backend_plan)
+
+        try:
+            try:
+                context = self._begin(obstacles, start_joints, target)
+            except PlanningFailure as failure:
+                return result(False, str(failure))
+            for index, candidate in enumerate(candidates):
+                try:
+                    planned = self._plan_candidate(candidate, context)
+                except PlanningFailure as failure:
+                    failures.append(f"candidate {index} ({candidate.kind}): {failure}")
+                    continue
+                return result(True, f"planned candidate {index} ({candidate.kind})", index, planned)
+        finally:
+            self._end()
+        return result(False, "no candidate could be planned: " + "; ".join(failures) if failures
+                      else "no grasp candidates")
+
+    def execute(self, plan: PlanResult) -> str:
+        """Run ``plan`` on the robot (backends with ``executes``); returns what happened, raises on failure."""
+        raise NotImplementedError(f"the {self.name} planner does not execute its plans")
 
     def plan_for(
         self,
@@ -79,6 +136,6 @@ class GraspPlanner:
                 failures=rejected,
                 planning_time=time.monotonic() - started,
             )
-        result = self.plan(candidates, obstacles, start_joints)
+        result = self.plan(candidates, obstacles, start_joints, target)
         result.failures = rejected + result.failures
         return result

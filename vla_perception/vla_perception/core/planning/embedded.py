@@ -17,7 +17,6 @@ then a dense re-check of the timed trajectory. The lift is a Cartesian segment t
 from __future__ import annotations
 
 import os
-import time
 from typing import Optional, Sequence
 
 import numpy as np
@@ -28,7 +27,7 @@ from vla_perception.core.planning.base import (
     PANDA_ARM_JOINTS,
     PANDA_READY,
     GraspPlanner,
-    PlanResult,
+    PlanningFailure,
     Trajectory,
 )
 from vla_perception.core.types import Object3D
@@ -44,10 +43,6 @@ _NEVER_COLLIDING = (
     "leftfinger:link3 leftfinger:link4 leftfinger:link6 leftfinger:link7 leftfinger:link8 link3:rightfinger "
     "link4:rightfinger link6:rightfinger link7:rightfinger link8:rightfinger"
 )
-
-
-class PlanningFailure(Exception):
-    """One candidate could not be planned; the message says which step failed."""
 
 
 def panda_urdf_path() -> str:
@@ -111,6 +106,7 @@ class EmbeddedPlanner(GraspPlanner):
         self.ik_attempts = ik_attempts
         self.velocity_scale, self.acceleration_scale = velocity_scale, acceleration_scale
         self.seed = seed
+        self._obstacle_names: list[str] = []  # this request's obstacles, removed by _end
         self._add_table(table_x, table_y, table_thickness)
 
     def _add_table(self, table_x, table_y, thickness) -> None:
@@ -138,58 +134,18 @@ class EmbeddedPlanner(GraspPlanner):
     def in_collision(self, q, finger: float = 0.04) -> bool:
         return bool(self.scene.hasCollisions(self.full(q, finger)))
 
-    # ---- planning ----
-    def plan(
-        self,
-        candidates: Sequence[GraspCandidate],
-        obstacles: Sequence[Object3D] = (),
-        start_joints: Optional[Sequence[float]] = None,
-    ) -> PlanResult:
-        started = time.monotonic()
+    # ---- planning (the candidate loop is GraspPlanner.plan) ----
+    def _begin(self, obstacles: Sequence[Object3D], start_joints, target) -> np.ndarray:
         start = np.asarray(start_joints if start_joints is not None else PANDA_READY, float)
-        names = self._add_obstacles(obstacles)
-        failures = []
-        try:
-            if self.in_collision(start):
-                return PlanResult(
-                    False,
-                    "the start configuration is in collision (with the table or an object)",
-                    self.name,
-                    list(candidates),
-                    failures=failures,
-                    planning_time=time.monotonic() - started,
-                )
-            for index, candidate in enumerate(candidates):
-                try:
-                    approach, lift = self._plan_candidate(candidate, start)
-                except PlanningFailure as failure:
-                    failures.append(f"candidate {index} ({candidate.kind}): {failure}")
-                    continue
-                return PlanResult(
-                    True,
-                    f"planned candidate {index} ({candidate.kind})",
-                    self.name,
-                    list(candidates),
-                    index,
-                    approach,
-                    lift,
-                    time.monotonic() - started,
-                    failures,
-                )
-        finally:
-            for name in names:
-                self.scene.removeGeometry(name)
-        message = (
-            "no candidate could be planned: " + "; ".join(failures) if failures else "no grasp candidates"
-        )
-        return PlanResult(
-            False,
-            message,
-            self.name,
-            list(candidates),
-            failures=failures,
-            planning_time=time.monotonic() - started,
-        )
+        self._obstacle_names = self._add_obstacles(obstacles)
+        if self.in_collision(start):
+            raise PlanningFailure("the start configuration is in collision (with the table or an object)")
+        return start
+
+    def _end(self) -> None:
+        for name in self._obstacle_names:
+            self.scene.removeGeometry(name)
+        self._obstacle_names = []
 
     def _add_obstacles(self, obstacles: Sequence[Object3D]) -> list[str]:
         from roboplan.core import Box
@@ -215,7 +171,7 @@ class EmbeddedPlanner(GraspPlanner):
 
     def _plan_candidate(
         self, candidate: GraspCandidate, start: np.ndarray
-    ) -> tuple[Trajectory, Trajectory]:
+    ) -> tuple[Trajectory, Trajectory, None]:
         finger = min(candidate.width / 2.0, 0.04)
         self.scene.setJointPositions(self.full(start, finger))
         approach_path = None
@@ -237,7 +193,7 @@ class EmbeddedPlanner(GraspPlanner):
         )
         if lift_path is None:
             raise PlanningFailure("no continuous straight lift from the grasp")
-        return trajectory, self._time(lift_path, finger, check=False)
+        return trajectory, self._time(lift_path, finger, check=False), None
 
     def _ik(
         self,

@@ -10,7 +10,7 @@ from vla_perception.core.planning.base import GraspPlanner, PlanResult
 class PosesOnlyPlanner(GraspPlanner):
     name = "poses_only"
 
-    def plan(self, candidates, obstacles=(), start_joints=None) -> PlanResult:
+    def plan(self, candidates, obstacles=(), start_joints=None, target=None) -> PlanResult:
         started = time.monotonic()
         if not candidates:
             return PlanResult(False, "no grasp candidates to return", self.name)
