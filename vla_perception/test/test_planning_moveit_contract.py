@@ -275,6 +275,17 @@ def test_with_pilz_configured_but_lin_failing_the_candidate_fails_rather_than_cu
         "ompl", "pilz_industrial_motion_planner"]  # transit, then the LIN approach that failed: no curved retry
 
 
+def test_robot_names_come_from_the_moveit_parameters(generation):
+    config = MoveItConfig(parameters={**PILZ_CONFIG.parameters, "vla_grasp.hand_group": "gripper",
+                                      "vla_grasp.open_state": "wide", "vla_grasp.hand_links": ["tool"]})
+    settings = MoveItSettings.from_config(config)
+    assert (settings.arm_group, settings.hand_group, settings.open_state, settings.hand_links) == (
+        "panda_arm", "gripper", "wide", ("tool",))
+    moveit = _moveit(generation)
+    planner = _planner(generation, moveit, config)
+    assert planner.hand is moveit.components["gripper"] and planner.settings == settings
+
+
 # ---- choosing and starting the backend ---------------------------------------------------------
 def test_auto_chooses_moveit_only_with_moveit_py_and_a_config():
     assert choose_planner("auto", False, None).name == "embedded"

@@ -48,7 +48,8 @@ PARAMS = [
     ParamSpec("camera_pose", SIM_CAMERA_POSE, "camera optical frame in base_frame: x y z qx qy qz qw "
               "(static extrinsic; the default is the simulator's camera)", _pose7),
     ParamSpec("use_tf", True, "look the camera pose up in TF (when tf2_ros is importable) before camera_pose"),
-    ParamSpec("start_joints", READY_JOINTS, "arm joints to plan from until joint_states arrive", _joints7),
+    ParamSpec("start_joints", READY_JOINTS, "arm joints to plan from until joint_states arrive (the moveit "
+              "planner starts from MoveIt's planning scene instead)", _joints7),
     ParamSpec("stage_timeout", 60.0, "seconds one stage's service call may take", in_range(0.1, 3600.0)),
     ParamSpec("verify_question", "is the {object} in the gripper?", "asked of vlm_node after execution"),
     ParamSpec("detector_service", "/detector_node/detect", "Detect service"),

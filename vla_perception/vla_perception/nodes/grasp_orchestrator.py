@@ -204,7 +204,7 @@ def main(args=None):
     try:
         run_node(GraspOrchestrator, args)
     except PlannerUnavailable as error:  # one clear line, no traceback: the node cannot do its job
-        rclpy.logging.get_logger("grasp_orchestrator").fatal(f"cannot start: {error}")
+        rclpy.logging.get_logger("grasp_orchestrator").fatal(str(error))
         rclpy.try_shutdown()
         sys.exit(1)
 

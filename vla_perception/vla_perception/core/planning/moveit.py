@@ -67,6 +67,18 @@ class MoveItSettings:
     tcp_offset: float = TCP_OFFSET
     id_prefix: str = "vla_"
 
+    ROBOT_NAMES = ("arm_group", "hand_group", "open_state", "close_state", "pose_link", "hand_links", "frame_id",
+                   "tcp_offset")
+
+    @classmethod
+    def from_config(cls, config: Optional[MoveItConfig]) -> "MoveItSettings":
+        """The robot's names from the MoveIt parameters' ``vla_grasp.*`` (config/moveit_py.yaml: the Panda's)."""
+        values = config.parameters if config is not None else {}
+        names = {name: values[f"vla_grasp.{name}"] for name in cls.ROBOT_NAMES if f"vla_grasp.{name}" in values}
+        if "hand_links" in names:
+            names["hand_links"] = tuple(names["hand_links"])
+        return cls(**names)
+
 
 class MoveItApi(SimpleNamespace):
     """The message and moveit_py classes the requests need."""
@@ -242,7 +254,7 @@ class MoveItPlanner(GraspPlanner):
     def __init__(
         self,
         grasp_params: GraspParams = GraspParams(),
-        settings: MoveItSettings = MoveItSettings(),
+        settings: Optional[MoveItSettings] = None,  # None: MoveItSettings.from_config(config)
         moveit=None,
         api=None,
         config: Optional[MoveItConfig] = None,
@@ -251,6 +263,7 @@ class MoveItPlanner(GraspPlanner):
         log: Callable[[str], None] = logging.getLogger(__name__).info,
     ):
         super().__init__(grasp_params)
+        settings = settings or MoveItSettings.from_config(config)
         self.settings, self.log = settings, log
         self._target_id: Optional[str] = None  # this pick's target in the scene
         self.api = api or self._load_api()
