@@ -276,7 +276,6 @@ class MoveItPlanner(GraspPlanner):
         self.generation, self.free = ApiGeneration.detect(self.api, moveit, settings.free_namespace)
         self._configure(self.free, settings.free_pipeline, settings.free_planner_id)
         pilz_problem = config.pilz_problem() if config is not None else None
-        self.line_fallback = pilz_problem
         if pilz_problem:
             self.line = self.free
             log(f"moveit: straight approach and lift fall back to free-space {settings.free_pipeline} pose goals "
