@@ -394,7 +394,7 @@ class ExecutionStatus:
 
 
 def _check_types(**arguments) -> None:
-    """pybind converts arguments by type: a wrong one is a TypeError, as here."""
+    """Refuse wrongly typed arguments with a TypeError, as pybind's argument conversion does."""
     for name, (value, expected) in arguments.items():
         if not isinstance(value, expected):
             raise TypeError(f"incompatible function arguments: {name} must be {expected.__name__}")
@@ -409,7 +409,8 @@ class _MoveItPy:
     scene_class = PlanningScene
 
     def __init__(self, node_name="moveit_py", name_space="", launch_params_filepaths=(), config_dict=None,
-                 provide_planning_service=True, remappings=None, *, pipelines=("ompl", "pilz_industrial_motion_planner"),
+                 provide_planning_service=True, remappings=None, *,
+                 pipelines=("ompl", "pilz_industrial_motion_planner"),
                  fail=lambda request: False):
         self.model = RobotModel()
         state = RobotState(self.model)

@@ -30,7 +30,8 @@ from vla_perception.core.planning.moveit_config import MoveItConfig
 
 PANDA = "moveit_resources_panda_moveit_config"
 ROBOT_PARAMS = {"robot_description": "<robot name='panda'/>", "robot_description_semantic": "<robot name='panda'/>",
-                "pilz_industrial_motion_planner": {"planning_plugins": ["pilz_industrial_motion_planner/CommandPlanner"]}}
+                "pilz_industrial_motion_planner": {
+                    "planning_plugins": ["pilz_industrial_motion_planner/CommandPlanner"]}}
 
 
 @pytest.fixture(scope="module")

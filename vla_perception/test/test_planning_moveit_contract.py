@@ -251,7 +251,8 @@ def test_a_failing_candidate_falls_back_to_the_next_and_resets_the_contacts(gene
     failing_z = 0.02 + 0.1 + HAND_ABOVE_TCP  # the first candidate's pre-grasp: MoveIt "fails" there
     moveit = _moveit(generation, fail=lambda r: r.goal["pose_stamped_msg"] is not None
                      and abs(r.goal["pose_stamped_msg"].pose.position.z - failing_z) < 1e-9)
-    result = _planner(generation, moveit).plan([_candidate(0.02), _candidate(0.04)], target=_box("cup", (0.5, 0.1, 0.02)))
+    cup = _box("cup", (0.5, 0.1, 0.02))
+    result = _planner(generation, moveit).plan([_candidate(0.02), _candidate(0.04)], target=cup)
     assert result.success and result.chosen_index == 1
     assert "candidate 0" in result.failures[0] and "pre-grasp" in result.failures[0]
     second_transit = [r for r in moveit.requests if r.group == "panda_arm"][1]

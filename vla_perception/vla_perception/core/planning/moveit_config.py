@@ -1,4 +1,4 @@
-"""Is a MoveIt configuration available to moveit_py in this process? (ROS-free)
+"""Whether a MoveIt configuration is available to moveit_py in this process (ROS-free).
 
 moveit_py's ``MoveItPy`` reads its parameters from the ``--params-file`` paths on this process's
 command line (``moveit.utils.get_launch_params_filepaths``, the default of its
@@ -30,7 +30,7 @@ def params_files_on_command_line(argv: Sequence[str]) -> list[str]:
 
 
 def section_applies(section: str, fully_qualified_name: str) -> bool:
-    """rcl's rule for a parameters-file key: a node name pattern; ``*`` is one name part, ``**`` any number."""
+    """Apply rcl's rule for a parameters-file key: a node name pattern; ``*`` one name part, ``**`` any."""
     pattern = "/" + str(section).strip("/")
     regex = (re.escape(pattern).replace(r"\*\*", "\0").replace(r"\*", "[^/]*")
              .replace("/\0", "(/[^/]+)*").replace("\0", ".*"))
