@@ -97,3 +97,13 @@ def test_bad_images_are_rejected(vlm, bad):
         vlm.caption(bad, "", 3)
     with pytest.raises(ImageInputError):
         vlm.answer(bad, "what?", 3)
+
+
+def test_ask_is_answered_by_the_vqa_model(vlm, tiny_models_dir):
+    from transformers import BlipForQuestionAnswering
+
+    expected, _, _ = reference_generate(BlipForQuestionAnswering, tiny_models_dir / "blip_vqa", image(4),
+                                        "what is red?", 4)
+    assert vlm.ask(image(4), "what is red?", 4).text == expected
+    with pytest.raises(VlaInputError):
+        vlm.ask(image(4), " ", 4)

@@ -11,7 +11,7 @@ def test_make_tiny_writes_every_family_and_the_tiny_profile_loads_them(tmp_path,
     assert main(["models", "make-tiny", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FAMILIES)
     assert (tmp_path / "clip" / "open_clip_model.safetensors").is_file()
-    for family in ("grounding_dino", "owlvit", "blip_caption", "blip_vqa", "clipseg"):
+    for family in ("grounding_dino", "owlvit", "blip_caption", "blip_vqa", "clipseg", "blip2", "hf_chat"):
         assert list((tmp_path / family).glob("*.safetensors")), family
         assert not list((tmp_path / family).glob("*.bin")), "tiny models are saved as safetensors only"
     assert f"VLA_PERCEPTION_MODELS={tmp_path}" in capsys.readouterr().out
@@ -53,3 +53,20 @@ def test_fetch_falls_back_to_pickled_weights_only_when_a_repo_has_no_safetensors
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
     assert main(["models", "fetch", "--family", "owlvit", "--dest", str(tmp_path)]) == 0
     assert len(calls) == 2 and "pytorch_model.bin" in calls[1]
+
+
+def test_fetch_gets_the_large_vlm_backends_only_when_named(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_snapshot_download(repo_id, allow_patterns=None, local_dir=None, **_):
+        calls.append(repo_id)
+        Path(local_dir).mkdir(parents=True, exist_ok=True)
+        (Path(local_dir) / "model.safetensors").write_bytes(b"")
+        return local_dir
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    assert main(["models", "fetch", "--dest", str(tmp_path)]) == 0
+    assert not {"Salesforce/blip2-opt-2.7b", "HuggingFaceTB/SmolVLM-256M-Instruct"} & set(calls)
+    calls.clear()
+    assert main(["models", "fetch", "--family", "blip2", "--family", "hf_chat", "--dest", str(tmp_path)]) == 0
+    assert calls == ["Salesforce/blip2-opt-2.7b", "HuggingFaceTB/SmolVLM-256M-Instruct"]

@@ -11,6 +11,7 @@ import yaml
 from vla_perception.core.models import FAMILIES, ModelNotAvailableError, load_classifier, load_detector
 from vla_perception.core.models import load_segmenter, load_vlm, resolve_model_source
 from vla_perception.core.models.sources import BUILTIN_PROFILES
+from vla_perception.core.models.vlm_backends import load_vlm_backend
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 FETCH = "vla-perception models fetch --profile default"
@@ -29,6 +30,8 @@ def test_default_profile_names_the_real_checkpoints():
     assert ids["blip_caption"] == "Salesforce/blip-image-captioning-base"
     assert ids["blip_vqa"] == "Salesforce/blip-vqa-base"
     assert ids["clipseg"] == "CIDAS/clipseg-rd64-refined"
+    assert ids["blip2"] == "Salesforce/blip2-opt-2.7b"
+    assert ids["hf_chat"] == "HuggingFaceTB/SmolVLM-256M-Instruct"
 
 
 def test_tiny_profile_reads_the_models_directory_from_the_environment(monkeypatch, tmp_path):
@@ -59,7 +62,9 @@ def test_missing_tiny_models_name_the_command_that_makes_them(monkeypatch, tmp_p
     loaders = [lambda: load_classifier(resolve_model_source("tiny", "clip"), device="cpu"),
                lambda: load_detector(resolve_model_source("tiny", "grounding_dino"), device="cpu"),
                lambda: load_vlm(resolve_model_source("tiny", "blip_caption"), None, device="cpu"),
-               lambda: load_segmenter(resolve_model_source("tiny", "clipseg"), device="cpu")]
+               lambda: load_segmenter(resolve_model_source("tiny", "clipseg"), device="cpu"),
+               lambda: load_vlm_backend("blip2", "tiny", device="cpu"),
+               lambda: load_vlm_backend("hf_chat", "tiny", device="cpu")]
     for load in loaders:
         with pytest.raises(ModelNotAvailableError) as error:
             load()
@@ -70,6 +75,7 @@ OFFLINE_PROBE = """
 import json
 from vla_perception.core.models import (ModelNotAvailableError, load_classifier, load_detector, load_segmenter,
                                         load_vlm, resolve_model_source)
+from vla_perception.core.models.vlm_backends import load_vlm_backend
 loads = {
     "clip": lambda s: load_classifier(s, device="cpu"),
     "grounding_dino": lambda s: load_detector(s, backend="grounding_dino", device="cpu"),
@@ -77,6 +83,8 @@ loads = {
     "blip_caption": lambda s: load_vlm(s, None, device="cpu"),
     "blip_vqa": lambda s: load_vlm(None, s, device="cpu"),
     "clipseg": lambda s: load_segmenter(s, device="cpu"),
+    "blip2": lambda s: load_vlm_backend("blip2", device="cpu"),
+    "hf_chat": lambda s: load_vlm_backend("hf_chat", device="cpu"),
 }
 messages = {}
 for family, load in loads.items():
@@ -104,6 +112,8 @@ def test_offline_without_weights_every_family_names_the_fetch_command(tmp_path):
         model_id = resolve_model_source("default", family).model_id.split(":")[0]
         assert FETCH in message, f"{family}: {message}"
         assert model_id in message, f"{family}: {message}"
+        if family in ("blip2", "hf_chat"):  # fetched only when named
+            assert f"--family {family}" in message, f"{family}: {message}"
         assert str(tmp_path / "hf" / "hub") in message, f"{family}: name the cache searched: {message}"
 
 

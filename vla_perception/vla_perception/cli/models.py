@@ -24,7 +24,8 @@ def add_arguments(parser, command):
     fetch.add_argument("--profile", default="default", help="profile to fetch (default: default)")
     fetch.add_argument("--dest", help="download into DEST/<family> instead of the Hugging Face cache")
     fetch.add_argument("--family", action="append", choices=FAMILIES,
-                       help="fetch only this family (repeatable; default: all)")
+                       help="fetch only this family (repeatable; default: all but the large vlm_node "
+                            "backends blip2 and hf_chat, which are fetched only when named here)")
     tiny = actions.add_parser("make-tiny", help="write tiny random-weight models for tests (no network)")
     tiny.add_argument("dir", nargs="?", default=TINY_ROOT_DEFAULT,
                       help="output directory, for VLA_PERCEPTION_MODELS (default: %(default)s)")
@@ -56,10 +57,10 @@ def download(repo_id: str, local_dir) -> Path:
 
 
 def fetch(args) -> int:
-    from vla_perception.core.models.sources import FAMILIES, resolve_model_source
+    from vla_perception.core.models.sources import FAMILIES, ON_REQUEST_FAMILIES, resolve_model_source
 
     failures = 0
-    for family in args.family or FAMILIES:
+    for family in args.family or [f for f in FAMILIES if f not in ON_REQUEST_FAMILIES]:
         source = resolve_model_source(args.profile, family)
         if source.local_path is not None:
             print(f"{family}: {source.model_id} is a local path; nothing to fetch")
@@ -78,6 +79,7 @@ def fetch(args) -> int:
         print(f"\nCopy {dest} to the robot and point the nodes at it, e.g.\n"
               f"  clip_node: model:={dest / 'clip'}\n  detector_node: model:={dest / 'grounding_dino'}\n"
               f"  vlm_node: caption_model:={dest / 'blip_caption'} vqa_model:={dest / 'blip_vqa'}\n"
+              f"  vlm_node backend:=blip2 or hf_chat (if fetched): model:={dest / 'blip2'} or {dest / 'hf_chat'}\n"
               f"  pose_node (mask_source:=clipseg): clipseg_model:={dest / 'clipseg'}")
     return 1 if failures else 0
 

@@ -5,7 +5,8 @@ Public API (what the nodes use)::
     from vla_perception.core.models import (ModelSource, resolve_model_source, load_classifier,
                                             load_detector, load_vlm, ModelNotAvailableError)
     source = resolve_model_source("default" | "tiny", "clip" | "grounding_dino" | "owlvit"
-                                  | "blip_caption" | "blip_vqa" | "clipseg", override=None or hub id / local path)
+                                  | "blip_caption" | "blip_vqa" | "clipseg" | "blip2" | "hf_chat",
+                                  override=None or hub id / local path)
     clf = load_classifier(source, device="auto", threads=0, templates=["a photo of a {}"])
     clf.classify(rgb_uint8_hxwx3, labels, boxes=None) -> list[ClassificationResult]
     det = load_detector(source, backend="grounding_dino" | "owlvit", device="auto", threads=0)
@@ -14,6 +15,10 @@ Public API (what the nodes use)::
     vlm = load_vlm(caption_source, vqa_source, device="auto", threads=0)
     vlm.caption(image, prefix="", max_new_tokens=20) -> TextResult(text, inference_time)
     vlm.answer(image, question, max_new_tokens=10) -> TextResult
+    vlm.ask(image, prompt, max_new_tokens=20, schema=None) -> TextResult   # JSON checked against schema
+    # vlm_node's other backends (blip2, hf_chat, openai), same caption/answer/ask interface:
+    from vla_perception.core.models.vlm_backends import load_vlm_backend
+    vlm = load_vlm_backend("blip" | "blip2" | "hf_chat" | "openai", profile, model=..., endpoint=...)
     seg = load_segmenter(source, device="auto", threads=0)            # family "clipseg"
     seg.segment(image, boxes, phrases, threshold=0.4) -> MaskResult(masks, inference_time)
 

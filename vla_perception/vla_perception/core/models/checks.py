@@ -10,6 +10,7 @@ from vla_perception.core.models.errors import ImageInputError, TextInputError, T
 from vla_perception.core.types import Box2D
 
 MIN_IMAGE_SIDE = 8  # pixels; smaller frames are almost certainly a bug upstream
+MAX_NEW_TOKENS_LIMIT = 512  # generated tokens per call; JSON answers of the chat models need more than BLIP's
 
 
 def check_image(image) -> np.ndarray:
@@ -65,3 +66,11 @@ def crop_bounds(box: Box2D, width: int, height: int) -> tuple[int, int, int, int
     if x1 - x0 < 1 or y1 - y0 < 1:
         raise ImageInputError(f"box {box} is empty or outside the {width}x{height} image")
     return x0, y0, x1, y1
+
+
+def check_max_new_tokens(value: int) -> int:
+    """Return ``value`` as an int when it is a usable generation budget, else raise VlaInputError."""
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not is_int or not 1 <= int(value) <= MAX_NEW_TOKENS_LIMIT:
+        raise TextInputError(f"max_new_tokens must be an integer in 1..{MAX_NEW_TOKENS_LIMIT}, got {value!r}")
+    return int(value)

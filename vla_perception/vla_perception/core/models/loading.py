@@ -22,11 +22,12 @@ def hf_cache_dir() -> str:
 
 
 def fetch_command(source: ModelSource) -> str:
-    return (
-        MAKE_TINY_COMMAND
-        if source.profile == "tiny"
-        else f"{FETCH_COMMAND}  (or: {FETCH_COMMAND} --dest DIR)"
-    )
+    from vla_perception.core.models.sources import ON_REQUEST_FAMILIES
+
+    if source.profile == "tiny":
+        return MAKE_TINY_COMMAND
+    command = FETCH_COMMAND + (f" --family {source.family}" if source.family in ON_REQUEST_FAMILIES else "")
+    return f"{command}  (or: {command} --dest DIR)"
 
 
 def require_local(source: ModelSource) -> Path:

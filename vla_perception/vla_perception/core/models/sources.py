@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-FAMILIES = ("clip", "grounding_dino", "owlvit", "blip_caption", "blip_vqa", "clipseg")
+FAMILIES = ("clip", "grounding_dino", "owlvit", "blip_caption", "blip_vqa", "clipseg", "blip2", "hf_chat")
+# Large, only used by vlm_node's backend:=blip2 / hf_chat: `models fetch` gets them when named with --family.
+ON_REQUEST_FAMILIES = ("blip2", "hf_chat")
 TINY_ROOT_ENV = "VLA_PERCEPTION_MODELS"
 TINY_ROOT_DEFAULT = "~/.cache/vla_perception/tiny"
 
@@ -25,6 +27,8 @@ BUILTIN_PROFILES = {
         "blip_caption": "Salesforce/blip-image-captioning-base",
         "blip_vqa": "Salesforce/blip-vqa-base",
         "clipseg": "CIDAS/clipseg-rd64-refined",
+        "blip2": "Salesforce/blip2-opt-2.7b",
+        "hf_chat": "HuggingFaceTB/SmolVLM-256M-Instruct",
     },
     "tiny": {
         "root_env": TINY_ROOT_ENV,
@@ -35,6 +39,8 @@ BUILTIN_PROFILES = {
         "blip_caption": "blip_caption",
         "blip_vqa": "blip_vqa",
         "clipseg": "clipseg",
+        "blip2": "blip2",
+        "hf_chat": "hf_chat",
     },
 }
 

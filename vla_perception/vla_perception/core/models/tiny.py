@@ -1,7 +1,7 @@
 """Tiny random-weight models of every family, saved like real checkpoints (``models make-tiny DIR``).
 
 They test plumbing and parity only: their outputs mean nothing. Each is well under a few MB and
-builds in well under a second. Layout: DIR/{clip,grounding_dino,owlvit,blip_caption,blip_vqa,clipseg}.
+builds in well under a second. Layout: DIR/{clip,grounding_dino,owlvit,blip_caption,blip_vqa,clipseg,blip2,hf_chat}.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-TINY_FAMILIES = ("clip", "grounding_dino", "owlvit", "blip_caption", "blip_vqa", "clipseg")
+TINY_FAMILIES = ("clip", "grounding_dino", "owlvit", "blip_caption", "blip_vqa", "clipseg", "blip2", "hf_chat")
 TINY_WORDS = [
     "a",
     "photo",
@@ -267,6 +267,88 @@ def make_tiny_clipseg(out: Path) -> Path:
     return out
 
 
+def _tiny_byte_tokenizer(special_tokens: list[str]):
+    """A GPT-2 byte-level BPE tokenizer of single bytes (no merges) plus ``special_tokens``; eos = bos = unk."""
+    from open_clip.tokenizer import bytes_to_unicode
+    from transformers import GPT2Tokenizer
+
+    vocab = {c: i for i, c in enumerate(sorted(set(bytes_to_unicode().values())))}
+    for token in ("<|endoftext|>", "<pad>"):
+        vocab[token] = len(vocab)
+    tokenizer = GPT2Tokenizer(vocab=vocab, merges=[], bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                              unk_token="<|endoftext|>", pad_token="<pad>")
+    tokenizer.add_special_tokens({"additional_special_tokens": special_tokens})
+    return tokenizer
+
+
+def _causal_lm_ids(tokenizer) -> dict:
+    return {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+
+
+def make_tiny_blip2(out: Path) -> Path:
+    """BLIP-2 with an OPT language model (as Salesforce/blip2-opt-*), 4 query tokens."""
+    from transformers import Blip2Config, Blip2ForConditionalGeneration, Blip2Processor, BlipImageProcessor, OPTConfig
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    tokenizer = _tiny_byte_tokenizer(["<image>"])
+    text = OPTConfig(**_causal_lm_ids(tokenizer), hidden_size=16, ffn_dim=32, num_hidden_layers=1,
+                     num_attention_heads=2, word_embed_proj_dim=16, max_position_embeddings=256)
+    config = Blip2Config(
+        vision_config=dict(TINY_VISION),
+        qformer_config={**TINY_LAYER, "vocab_size": len(tokenizer), "encoder_hidden_size": 16,
+                        "max_position_embeddings": 64},
+        text_config=text.to_dict(),
+        num_query_tokens=4,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+    )
+    Blip2ForConditionalGeneration(config).save_pretrained(out, safe_serialization=True)
+    image_processor = BlipImageProcessor(size={"height": 32, "width": 32})
+    Blip2Processor(image_processor=image_processor, tokenizer=tokenizer, num_query_tokens=4).save_pretrained(out)
+    return out
+
+
+# ChatML, with an image part rendered as the processor's image token (as LLaVA-OneVision/Qwen-style templates do).
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<image>{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def make_tiny_hf_chat(out: Path) -> Path:
+    """A LLaVA (CLIP vision tower + Llama) with a chat template: the image-text-to-text family's shape."""
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    tokenizer = _tiny_byte_tokenizer(["<image>", "<|im_start|>", "<|im_end|>"])
+    text = LlamaConfig(**_causal_lm_ids(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512)
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(**TINY_VISION, projection_dim=16),
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+    )
+    LlavaForConditionalGeneration(config).save_pretrained(out, safe_serialization=True)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8,
+                   vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                   chat_template=TINY_CHAT_TEMPLATE).save_pretrained(out)
+    return out
+
+
 MAKERS = {
     "clip": make_tiny_clip,
     "grounding_dino": make_tiny_grounding_dino,
@@ -274,6 +356,8 @@ MAKERS = {
     "blip_caption": make_tiny_blip_caption,
     "blip_vqa": make_tiny_blip_vqa,
     "clipseg": make_tiny_clipseg,
+    "blip2": make_tiny_blip2,
+    "hf_chat": make_tiny_hf_chat,
 }
 
 

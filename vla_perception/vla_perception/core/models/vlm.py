@@ -1,4 +1,4 @@
-"""BLIP captioning (optionally conditioned on a text prefix) and visual question answering."""
+"""BLIP captioning (optionally conditioned on a text prefix) and visual question answering (backend ``blip``)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,12 @@ from typing import Optional
 import numpy as np
 import torch
 
-from vla_perception.core.models.checks import check_image, check_length, check_text
-from vla_perception.core.models.errors import VlaInputError
+from vla_perception.core.models.checks import check_image, check_length, check_max_new_tokens, check_text
+from vla_perception.core.models.json_answers import ask_for_json
 from vla_perception.core.models.loading import as_source, hf_pretrained
 from vla_perception.core.models.results import TextResult
 from vla_perception.core.models.runtime import Runtime, Stopwatch, make_runtime
 from vla_perception.core.models.sources import ModelSource
-
-MAX_NEW_TOKENS_LIMIT = 128
-
-
-def check_max_new_tokens(value: int) -> int:
-    if not isinstance(value, (int, np.integer)) or not 1 <= int(value) <= MAX_NEW_TOKENS_LIMIT:
-        raise VlaInputError(f"max_new_tokens must be an integer in 1..{MAX_NEW_TOKENS_LIMIT}, got {value!r}")
-    return int(value)
-
 
 class BlipModels:
     """Caption and VQA BLIP models, each with its processor; ``None`` where not loaded."""
@@ -66,6 +57,12 @@ class BlipModels:
         return self._generate(
             self.vqa_processor, self.vqa_model, image, check_text(question, "question"), tokens
         )
+
+    def ask(self, image: np.ndarray, prompt: str, max_new_tokens: int = 20,
+            schema: Optional[dict] = None) -> TextResult:
+        """A free prompt, answered by the VQA model (BLIP has no instruction following beyond VQA)."""
+        prompt = check_text(prompt, "prompt")
+        return ask_for_json(lambda text: self.answer(image, text, max_new_tokens), prompt, schema)
 
     def warm_up(self) -> None:
         frame = np.zeros((32, 32, 3), np.uint8)
