@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 # The shape of a real /v1/chat/completions answer (fields as servers return them).
 RECORDED_COMPLETION = {
@@ -78,6 +78,10 @@ def request_problems(body: dict) -> list[str]:
     return problems
 
 
+def prompt_text(body: dict) -> str:
+    return [p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text"][0]
+
+
 def image_size(body: dict) -> tuple[int, int]:
     from PIL import Image
 
@@ -101,8 +105,11 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 class FakeChatServer:
     """``with FakeChatServer(replies) as server:`` then ``server.base_url``; ``server.requests`` as seen."""
 
-    def __init__(self, replies: Optional[list[Reply]] = None, certificate: Optional[tuple[Path, Path]] = None):
+    def __init__(self, replies: Optional[list[Reply]] = None, certificate: Optional[tuple[Path, Path]] = None,
+                 respond: Optional[Callable[[dict], Reply]] = None):
+        """``replies`` are used in order; after them, ``respond(request_body)`` (or the recorded completion)."""
         self.replies = list(replies or [])
+        self.respond = respond
         self.requests: list[dict] = []  # {"path", "headers", "body", "problems"}
         outer = self
 
@@ -122,7 +129,10 @@ class FakeChatServer:
                     body, problems = None, ["request body is not JSON"]
                 outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
                                        "problems": problems})
-                reply = outer.replies.pop(0) if outer.replies else Reply()
+                if outer.replies:
+                    reply = outer.replies.pop(0)
+                else:
+                    reply = outer.respond(body) if outer.respond and body else Reply()
                 if problems and reply.status == 200:
                     reply = Reply(400, {"error": {"message": "; ".join(problems)}})
                 self._send(reply)

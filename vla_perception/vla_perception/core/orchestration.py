@@ -13,6 +13,7 @@ from typing import Any, Optional
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from vla_perception.core.grounding import GROUNDING_MODES
 from vla_perception.core.parameters import ParamSpec, in_range, one_of
 from vla_perception.core.pick_pipeline import StageFailure
 from vla_perception.core.types import Detection, Object3D
@@ -52,10 +53,14 @@ PARAMS = [
               "planner starts from MoveIt's planning scene instead)", _joints7),
     ParamSpec("stage_timeout", 60.0, "seconds one stage's service call may take", in_range(0.1, 3600.0)),
     ParamSpec("verify_question", "is the {object} in the gripper?", "asked of vlm_node after execution"),
+    ParamSpec("grounding", "rules", "who picks the object a command refers to: rules (the parser's selector), "
+              "rules_then_vlm (the VLM when the rules cannot resolve the reference) or vlm (always the VLM, "
+              "through vlm_node's ~/ask with the numbered candidates)", one_of(*GROUNDING_MODES)),
     ParamSpec("detector_service", "/detector_node/detect", "Detect service"),
     ParamSpec("classifier_service", "/clip_node/classify", "Classify service (re-ranking)"),
     ParamSpec("pose_service", "/pose_node/estimate", "EstimatePoses service"),
     ParamSpec("vlm_service", "/vlm_node/answer", "AnswerQuestion service (verify)"),
+    ParamSpec("ask_service", "/vlm_node/ask", "Ask service (grounding with the VLM)"),
     ParamSpec("ground_truth_service", "/sim_camera/ground_truth", "GetGroundTruth service (ground_truth source)"),
     ParamSpec("execute_service", "/sim_camera/execute", "ExecuteGrasp service (execution)"),
 ]
@@ -74,10 +79,12 @@ class Settings:
     start_joints: list
     stage_timeout: float
     verify_question: str
+    grounding: str
     detector_service: str
     classifier_service: str
     pose_service: str
     vlm_service: str
+    ask_service: str
     ground_truth_service: str
     execute_service: str
 

@@ -46,6 +46,8 @@ class PickSteps:
     rerank: Optional[Callable[[str, list[Detection]], list[float]]] = None  # phrase, detections -> scores
     execute: Optional[Callable[[Any, int], Any]] = None  # plan, chosen index -> execution report
     verify: Optional[Callable[[], str]] = None  # -> the VLM's answer
+    # True: a reference ("next to the X") that is not detected is left to select (e.g. a VLM fallback)
+    references_optional: bool = False
 
 
 @dataclass
@@ -116,7 +118,7 @@ def _run_stages(command, steps, camera_in_base, execute, verify, on_stage, cance
     reference = getattr(getattr(result.parsed, "selector", None), "reference", "")
     if reference:
         result.references = stage("detecting", f"reference '{reference}'",
-                                  lambda: _require_detections(steps.detect(reference), reference))
+                                  lambda: _reference_detections(steps, reference))
     if steps.rerank is not None:
         stage("re-ranking", f"{len(result.detections)} candidate(s) against '{command}'",
               lambda: _rerank(steps.rerank, phrase, result.detections))
@@ -139,6 +141,15 @@ def _require_detections(detections: list[Detection], phrase: str) -> list[Detect
     if not detections:
         raise StageFailure("detecting", f"nothing matching '{phrase}' was detected")
     return detections
+
+
+def _reference_detections(steps: PickSteps, reference: str) -> list[Detection]:
+    try:
+        return _require_detections(steps.detect(reference), reference)
+    except StageFailure:
+        if steps.references_optional:
+            return []
+        raise
 
 
 def _rerank(rerank, phrase: str, detections: list[Detection]) -> None:

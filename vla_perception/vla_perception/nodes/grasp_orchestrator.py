@@ -4,11 +4,13 @@ Action ``~/pick`` (feedback per stage, cancellable) and service ``~/plan_grasp``
 same pipeline (vla_perception.core.pick_pipeline) over the other nodes' services:
 detector_node ``~/detect`` (or the simulator's ground truth with detection_source:=ground_truth),
 clip_node ``~/classify`` to re-rank, pose_node ``~/estimate``, then the planner in-process;
-with execution, sim_camera ``~/execute``; with verify, vlm_node ``~/answer``. Publishes
+with execution, sim_camera ``~/execute``; with verify, vlm_node ``~/answer``; with
+``grounding`` rules_then_vlm or vlm, vlm_node ``~/ask`` chooses the object. Publishes
 ``~/markers``: the chosen object, the grasp candidates and the planned path.
 """
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -26,18 +28,19 @@ from vla_perception.bridge.grasp_messages import grasp_plan_msg, plan_markers
 from vla_perception.bridge.messages import box_to_msg, detections_from_msg, detections_to_msg, object_from_msg
 from vla_perception.bridge.services import call_service
 from vla_perception.bridge.transforms import CameraExtrinsics
-from vla_perception.core import orchestration
+from vla_perception.core import grounding, orchestration
 from vla_perception.core.parameters import validate
 from vla_perception.core.pick_pipeline import PickSteps, run_pick
 from vla_perception.core.planning import PlannerUnavailable, make_planner
 from vla_perception.nodes.lifecycle import run_node
 from vla_perception_interfaces.action import Pick
 from vla_perception_interfaces.srv import (
-    AnswerQuestion, Classify, Detect, EstimatePoses, ExecuteGrasp, GetGroundTruth, PlanGrasp)
+    AnswerQuestion, Ask, Classify, Detect, EstimatePoses, ExecuteGrasp, GetGroundTruth, PlanGrasp)
 
 SERVICES = {  # client key -> (service type, parameter naming it)
     "detect": (Detect, "detector_service"), "classify": (Classify, "classifier_service"),
     "estimate": (EstimatePoses, "pose_service"), "answer": (AnswerQuestion, "vlm_service"),
+    "ask": (Ask, "ask_service"),
     "ground_truth": (GetGroundTruth, "ground_truth_service"), "execute": (ExecuteGrasp, "execute_service"),
 }
 
@@ -79,7 +82,15 @@ class GraspOrchestrator(Node):
         return Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params.base_frame)
 
     # ----- the stages' work: calls to the other nodes ----------------------------------------
-    def _steps(self, context: orchestration.PickContext) -> PickSteps:
+    def _ask_vlm_for_object(self, command, detections, objects) -> int:
+        request = Ask.Request(prompt=grounding.grounding_prompt(command, detections, objects),
+                              json_schema=json.dumps(grounding.ANSWER_SCHEMA), max_new_tokens=16)
+        response = self._call("ask", request)  # empty image: vlm_node's latest camera frame
+        if not response.success:
+            raise grounding.GroundingError(f"the VLM could not choose: {response.message}")
+        return grounding.parse_choice(response.answer, len(detections))
+
+    def _steps(self, context: orchestration.PickContext, on_stage) -> PickSteps:
         p = self.params
 
         def detect(phrase):
@@ -129,17 +140,24 @@ class GraspOrchestrator(Node):
 
         def select(parsed, detections, objects, references):
             context.detections = detections
-            return orchestration.select(parsed, detections, objects, references)
+            choice = grounding.choose(
+                p.grounding, lambda: orchestration.select(parsed, detections, objects, references),
+                lambda: self._ask_vlm_for_object(parsed.text, detections, objects))
+            if p.grounding != "rules":  # say which path chose when more than one could have
+                on_stage("localising", f"'{detections[choice.index].label}' {choice.describe()}")
+            return choice.index
 
         rerank_step = rerank if p.rerank and p.detection_source == "detector" else None
         return PickSteps(parse=parse, detect=detect, localise=localise, select=select, plan=plan,
-                         rerank=rerank_step, execute=execute, verify=verify)
+                         rerank=rerank_step, execute=execute, verify=verify,
+                         references_optional=p.grounding != "rules")
 
     # ----- entry points -----------------------------------------------------------------------
     def _run(self, command: str, execute: bool, verify: bool, on_stage, cancelled):
         context = orchestration.PickContext()
         camera_in_base = lambda: self.extrinsics.camera_in_base(context.frame_id)  # noqa: E731 - looked up late
-        result = run_pick(command, self._steps(context), camera_in_base, execute, verify, on_stage, cancelled)
+        result = run_pick(command, self._steps(context, on_stage), camera_in_base, execute, verify, on_stage,
+                          cancelled)
         header = self._header()
         plan_msg = grasp_plan_msg(result.plan, result.target, header) if result.plan is not None else None
         if result.target is not None:
