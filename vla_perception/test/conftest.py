@@ -12,3 +12,4 @@ os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
 sys.path.insert(0, os.path.dirname(__file__))  # shared test helpers (ros_harness, model_fixtures)
 
 from model_fixtures import tiny_models_dir  # noqa: E402,F401 - the tiny models, built once per session
+from fake_chat_server import certificate  # noqa: E402,F401 - a self-signed TLS certificate per test module

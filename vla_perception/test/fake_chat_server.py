@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Optional
 
+import pytest
+
 # The shape of a real /v1/chat/completions answer (fields as servers return them).
 RECORDED_COMPLETION = {
     "id": "chatcmpl-9f2c", "object": "chat.completion", "created": 1733100000, "model": "recorded-vlm",
@@ -100,6 +102,15 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
                    check=True, capture_output=True, timeout=60)
     return cert, key
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """(cert.pem, key.pem) for a test module; skips where openssl is missing."""
+    try:
+        return make_certificate(tmp_path_factory.mktemp("tls"))
+    except FileNotFoundError:
+        pytest.skip("the openssl command line tool is needed to make a test certificate (apt install openssl)")
 
 
 class FakeChatServer:

@@ -135,3 +135,15 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.02) -> bo
             return True
         time.sleep(interval)
     raise TimeoutError(f"{what} (waited {timeout:.0f} s)")
+
+
+@contextlib.contextmanager
+def running_graph(processes: list, client_name: str):
+    """A RosClient while ``processes`` run; on exit the client closes and the processes stop, last first."""
+    client = RosClient(client_name)
+    try:
+        yield client
+    finally:
+        client.close()
+        for process in reversed(processes):
+            process.stop()

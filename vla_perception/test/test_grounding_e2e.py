@@ -12,7 +12,7 @@ import re
 
 import pytest
 from fake_chat_server import FakeChatServer, Reply, completion, prompt_text
-from ros_harness import NodeProcess, RosClient, ros_env, write_params
+from ros_harness import NodeProcess, ros_env, running_graph, write_params
 from test_orchestrator_e2e import orchestrator, send_pick, wait_until_pose_node_has_depth
 
 VLM = {"choose": "blue box"}  # what the scripted VLM answers: a label to find, or a raw answer
@@ -47,14 +47,9 @@ def graph(tmp_path_factory):
             orchestrator("orch_fallback", directory, grounding="rules_then_vlm"),
             orchestrator("orch_rules", directory),
         ]
-        client = RosClient("grounding_test")
-        try:
+        with running_graph(processes, "grounding_test") as client:
             wait_until_pose_node_has_depth(client)
             yield client, server
-        finally:
-            client.close()
-            for process in reversed(processes):
-                process.stop()
 
 
 def localising_details(feedback):

@@ -7,7 +7,7 @@ recorded completions. The API key must not appear in the node's output.
 import json
 
 import pytest
-from fake_chat_server import FakeChatServer, Reply, completion, make_certificate
+from fake_chat_server import FakeChatServer, Reply, completion
 from ros_harness import NodeProcess, RosClient, ros_env, wait_for, write_params
 
 from vla_perception.bridge.image import cv2_to_imgmsg
@@ -22,13 +22,6 @@ def client():
     with RosClient("vlm_backend_test") as ros_client:
         yield ros_client
 
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    try:
-        return make_certificate(tmp_path_factory.mktemp("tls"))
-    except FileNotFoundError:
-        pytest.skip("the openssl command line tool is needed to make a test certificate (apt install openssl)")
 
 
 def frame():
@@ -50,9 +43,13 @@ def wait_active(client, name, process):
     def active():
         if not process.alive():
             raise AssertionError(f"{name} exited:\n{process.output()[-3000:]}")
-        return client.call(GetState, f"/{name}/get_state", GetState.Request()).current_state.label == "active"
+        try:  # the node answers only once its autostart configure (model loading) is done
+            state = client.call(GetState, f"/{name}/get_state", GetState.Request(), timeout=10.0)
+        except TimeoutError:
+            return False
+        return state.current_state.label == "active"
 
-    wait_for(active, 120.0, f"{name} active")
+    wait_for(active, 300.0, f"{name} active")
 
 
 def ask_all(client, name):

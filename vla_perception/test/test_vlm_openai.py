@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from fake_chat_server import FakeChatServer, Reply, completion, image_size, make_certificate
+from fake_chat_server import FakeChatServer, Reply, completion, image_size
 
 from vla_perception.core.models.json_answers import ModelOutputError
 from vla_perception.core.models.vlm_openai import EndpointError, EndpointSettings, OpenAIChatModel
@@ -25,13 +25,6 @@ SCHEMA = {"type": "object", "properties": {"id": {"type": "integer", "minimum": 
 def frame(width=160, height=120):
     return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    try:
-        return make_certificate(tmp_path_factory.mktemp("tls"))
-    except FileNotFoundError:
-        pytest.skip("the openssl command line tool is needed to make a test certificate (apt install openssl)")
 
 
 @pytest.fixture
