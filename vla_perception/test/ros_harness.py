@@ -107,6 +107,15 @@ class RosClient:
         finally:
             self.node.destroy_client(client)
 
+    def wait_for_service(self, srv_type, service: str, timeout: float) -> None:
+        """For nodes that take long to start (a simulator building its scene on a loaded machine)."""
+        client = self.node.create_client(srv_type, service)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f"service {service} not available after {timeout:.0f} s")
+        finally:
+            self.node.destroy_client(client)
+
     def collect(self, msg_type, topic: str, qos=10) -> list:
         """Subscribe and return the (live) list that received messages are appended to."""
         received: list = []
