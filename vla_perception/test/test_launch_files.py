@@ -29,7 +29,7 @@ CONTRACT = {
     "clip_node": (True, {"image"}, {"~/classification", "~/classify", "~/set_prompt", "~/labels"}),
     "detector_node": (True, {"image"},
                       {"~/detections", "~/debug_image", "~/detect", "~/set_prompt", "~/prompt"}),
-    "vlm_node": (True, {"image"}, {"~/caption", "~/answer"}),
+    "vlm_node": (True, {"image"}, {"~/caption", "~/answer", "~/ask"}),
     "pose_node": (True, {"detections", "depth", "camera_info", "image"}, {"~/objects", "~/markers", "~/estimate"}),
     "grasp_orchestrator": (False, set(), {"~/pick", "~/plan_grasp", "~/markers"}),
     "sim_camera": (False, set(), {"image", "depth", "camera_info", "~/ground_truth", "~/execute"}),
@@ -37,7 +37,7 @@ CONTRACT = {
 CAMERA = {"/image": "/camera/color/image_raw", "/depth": "/camera/depth/image_raw",
           "/camera_info": "/camera/color/camera_info"}
 ORCHESTRATOR_SERVICES = ["/detector_node/detect", "/clip_node/classify", "/pose_node/estimate",
-                         "/vlm_node/answer", "/sim_camera/ground_truth", "/sim_camera/execute"]
+                         "/vlm_node/answer", "/vlm_node/ask", "/sim_camera/ground_truth", "/sim_camera/execute"]
 EXPECTED_REMAPPINGS = {
     "clip_node": {"/image": CAMERA["/image"]},
     "detector_node": {"/image": CAMERA["/image"]},
