@@ -48,9 +48,6 @@ def graph(tmp_path_factory):
             orchestrator("orch_rules", directory),
         ]
         with running_graph(processes, "grounding_test") as client:
-            from vla_perception_interfaces.srv import GetGroundTruth
-
-            client.wait_for_service(GetGroundTruth, "/sim_camera/ground_truth", 120.0)
             wait_until_pose_node_has_depth(client)
             yield client, server
 

@@ -71,6 +71,8 @@ def graph(tmp_path_factory, tiny_models_dir):
 def wait_until_pose_node_has_depth(client):
     from vla_perception_interfaces.srv import GetGroundTruth, EstimatePoses
 
+    client.wait_for_service(GetGroundTruth, "/sim_camera/ground_truth", 120.0)  # pybullet start on a busy machine
+
     def ready():
         truth = client.call(GetGroundTruth, "/sim_camera/ground_truth", GetGroundTruth.Request())
         return truth.success and client.call(EstimatePoses, "/pose_node/estimate",
