@@ -1,6 +1,7 @@
 # Sourced by the other scripts: the venv, loopback-only DDS, and where colcon puts things.
 # shellcheck shell=bash
-VENV=${VENV:-$PWD/.venv}
+# shellcheck disable=SC1091
+source scripts/ros_wheels.sh  # VENV, BUILD_WS for $ROS_WHEELS
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST  # DDS never leaves this machine
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}
 # One-machine Fast DDS profile: shared memory large enough for VGA colour and depth frames.
@@ -11,5 +12,5 @@ source "$VENV/bin/activate"
 export AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export CMAKE_PREFIX_PATH="$VIRTUAL_ENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 COLCON_PATHS=(--base-paths vla_perception_interfaces vla_perception --merge-install --install-base "$VIRTUAL_ENV"
-              --build-base build_ws/build)
-COLCON_LOG=(--log-base build_ws/log)
+              --build-base "$BUILD_WS/build")
+COLCON_LOG=(--log-base "$BUILD_WS/log")

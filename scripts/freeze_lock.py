@@ -3,6 +3,10 @@
 ``pip freeze`` is not enough: the ROS wheels also drop ``*.egg-info`` directories of
 their inner Python packages (action_msgs, rclpy, ...) that are not on PyPI, and colcon
 adds our own packages. Only distributions that pip itself installed are locked.
+
+The Jazzy lock (``python scripts/freeze_lock.py requirements/lock-jazzy.txt``) is frozen in a
+venv holding ``requirements/ros-wheels-jazzy.txt`` plus exactly the non-ROS pins of lock.txt,
+so that the two runs differ only in ROS 2.
 """
 import sys
 from importlib import metadata

@@ -4,12 +4,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-echo "tests: ROS_DOMAIN_ID=$ROS_DOMAIN_ID ROS_AUTOMATIC_DISCOVERY_RANGE=$ROS_AUTOMATIC_DISCOVERY_RANGE"
-rm -rf build_ws/test_results
-colcon "${COLCON_LOG[@]}" test "${COLCON_PATHS[@]}" --test-result-base build_ws/test_results \
+echo "tests: ROS 2 ${ROS_DISTRO:-$ROS_WHEELS}, ROS_DOMAIN_ID=$ROS_DOMAIN_ID ROS_AUTOMATIC_DISCOVERY_RANGE=$ROS_AUTOMATIC_DISCOVERY_RANGE"
+rm -rf "$BUILD_WS"/test_results
+colcon "${COLCON_LOG[@]}" test "${COLCON_PATHS[@]}" --test-result-base "$BUILD_WS"/test_results \
   --event-handlers console_direct+ --return-code-on-test-failure \
   --pytest-args -p no:cacheprovider -ra ${PYTEST_ARGS:-}
 status=$?
-colcon test-result --test-result-base build_ws/test_results --verbose > build_ws/test_result.txt 2>&1
-python scripts/junit_summary.py build_ws/test_results || status=1
+colcon test-result --test-result-base "$BUILD_WS"/test_results --verbose > "$BUILD_WS"/test_result.txt 2>&1
+python scripts/junit_summary.py "$BUILD_WS"/test_results || status=1
 exit $status

