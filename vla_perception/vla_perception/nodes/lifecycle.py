@@ -1,12 +1,18 @@
-"""What every heavy node shares: declared parameters, lifecycle hooks, guarded services.
+"""What every node shares: guarded callbacks, declared parameters, lifecycle hooks, guarded services.
 
-A node subclasses ``VlaLifecycleNode``, lists its ``PARAMS`` and fills in the hooks
+Every callback a node registers (subscription, timer, service, parameter, lifecycle, action)
+runs behind one ``CallbackGuard``: an exception is logged (throttled), counted in the node's
+``/diagnostics`` status, and never leaves the executor, so no input can kill the process.
+``GuardedNode`` (plain nodes) and ``VlaLifecycleNode`` (heavy nodes) install it.
+
+A heavy node subclasses ``VlaLifecycleNode``, lists its ``PARAMS`` and fills in the hooks
 ``configure(params)`` (load the model), ``activate()`` (subscribe), ``deactivate()`` and
 ``cleanup()`` (free). Services wrap their work in ``self.answer(response, work)`` so a
 user's mistake comes back as ``success=false`` with a message, and the node keeps running.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import traceback
@@ -14,12 +20,16 @@ from types import SimpleNamespace
 from typing import Callable, Optional
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.node import Node
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from vla_perception.bridge.image import BRIDGE_ERRORS, imgmsg_to_cv2
+from vla_perception.core.limits import check_image_size
 from vla_perception.core.parameters import ParamSpec, validate
 from vla_perception.core.types import VlaInputError
 
@@ -36,15 +46,157 @@ def user_errors() -> tuple[type[Exception], ...]:
     return (*errors, ModelNotAvailableError)
 
 
-class VlaLifecycleNode(LifecycleNode):
+class CallbackGuard:
+    """Runs a node's callbacks so that an exception is logged, counted and contained.
+
+    ``errors`` counts every exception a callback raised; the node's diagnostics report it.
+    A service callback that raised answers ``success=false`` with the error when its
+    response has those fields; a parameter callback refuses the change with the error.
+    """
+
+    def __init__(self, node: Node):
+        self._node = node
+        self._lock = threading.Lock()
+        self._user_errors = user_errors()
+        self.errors = 0
+        self.last_error = ""
+
+    def record(self, where: str, error: BaseException) -> None:
+        with self._lock:
+            self.errors += 1
+            self.last_error = f"{where}: {type(error).__name__}: {error}"
+        # a user's mistake needs no traceback; anything else is a bug worth one
+        detail = "" if isinstance(error, self._user_errors) else "\n" + traceback.format_exc()
+        self._node.get_logger().error(f"{self.last_error} (node kept running){detail}", throttle_duration_sec=5.0)
+
+    def callback(self, where: str, callback: Callable, on_error: Callable = lambda error, *args: None) -> Callable:
+        """``callback`` wrapped: on an exception, record it and return ``on_error(error, *args)``."""
+        @functools.wraps(callback)
+        def guarded(*args, **kwargs):
+            try:
+                return callback(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - the point of the guard: nothing leaves the executor
+                self.record(where, error)
+                return on_error(error, *args)
+
+        return guarded
+
+    def service(self, name: str, callback: Callable) -> Callable:
+        def refuse(error, request, response, *rest):
+            if hasattr(response, "success"):
+                response.success = False
+            if hasattr(response, "message"):
+                response.message = f"internal error: {type(error).__name__}: {error}"
+            return response
+
+        return self.callback(f"service {name}", callback, refuse)
+
+    def action(self, name: str, execute: Callable, result_type) -> Callable:
+        """An action execute callback: an exception aborts the goal with the error as its message."""
+        def abort(error, goal_handle):
+            result = result_type()
+            if hasattr(result, "message"):
+                result.message = f"internal error: {type(error).__name__}: {error}"
+            if goal_handle.is_active:
+                goal_handle.abort()
+            return result
+
+        return self.callback(f"action {name}", execute, abort)
+
+    def status(self) -> DiagnosticStatus:
+        with self._lock:
+            errors, last = self.errors, self.last_error
+        return DiagnosticStatus(
+            level=DiagnosticStatus.WARN if errors else DiagnosticStatus.OK,
+            name=self._node.get_fully_qualified_name(), hardware_id=self._node.get_name(),
+            message=f"{errors} callback error(s) contained" if errors else "ok",
+            values=[KeyValue(key="callback_errors", value=str(errors)), KeyValue(key="last_error", value=last)])
+
+
+DIAGNOSTICS_PERIOD = 1.0  # s, diagnostic_updater's usual rate
+
+
+class GuardedCallbacks:
+    """Mixin for rclpy nodes: every callback registered through the node runs behind one CallbackGuard.
+
+    It must come before the rclpy node class in the bases, so rclpy's own services
+    (parameters, lifecycle) are guarded too.
+    """
+
+    def _install_guard(self) -> None:
+        if "_guard" not in self.__dict__:
+            self._guard = CallbackGuard(self)
+
+    @property
+    def guard(self) -> CallbackGuard:
+        self._install_guard()
+        return self._guard
+
+    def create_subscription(self, msg_type, topic, callback, qos_profile, **kwargs):
+        return super().create_subscription(msg_type, topic, self.guard.callback(f"subscription {topic}", callback),
+                                           qos_profile, **kwargs)
+
+    def create_service(self, srv_type, srv_name, callback, **kwargs):
+        return super().create_service(srv_type, srv_name, self.guard.service(srv_name, callback), **kwargs)
+
+    def create_timer(self, timer_period_sec, callback, *args, **kwargs):
+        return super().create_timer(timer_period_sec, self.guard.callback("timer", callback), *args, **kwargs)
+
+    def add_on_set_parameters_callback(self, callback):
+        def refuse(error, parameters):
+            return SetParametersResult(successful=False, reason=f"internal error: {type(error).__name__}: {error}")
+
+        return super().add_on_set_parameters_callback(self.guard.callback("parameters", callback, refuse))
+
+    def declare_specs(self, specs: list[ParamSpec], read_only: tuple[str, ...] = ()) -> None:
+        """Declare ``specs`` (``read_only`` names too) and refuse any later set their checks reject.
+
+        A refused ``ros2 param set`` changes nothing and its reason names the rule, the same
+        rule ``read_specs`` (and so configure) applies.
+        """
+        for spec in specs:
+            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(
+                description=spec.description, read_only=spec.read_only or spec.name in read_only,
+                dynamic_typing=spec.dynamic_typing))
+        checks = {spec.name: spec for spec in specs}
+
+        def refuse_invalid(parameters) -> SetParametersResult:
+            changed = {parameter.name: parameter.value for parameter in parameters if parameter.name in checks}
+            try:
+                validate([checks[name] for name in changed], changed)
+            except VlaInputError as error:
+                return SetParametersResult(successful=False, reason=str(error))
+            return SetParametersResult(successful=True)
+
+        self.add_on_set_parameters_callback(refuse_invalid)
+
+    def read_specs(self, specs: list[ParamSpec]) -> dict:
+        """The parameters' current values, validated (VlaInputError naming every problem)."""
+        return validate(specs, {spec.name: self.get_parameter(spec.name).value for spec in specs})
+
+    def start_diagnostics(self) -> None:
+        """Publish the guard's status on /diagnostics once a second."""
+        publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(DIAGNOSTICS_PERIOD, lambda: publisher.publish(DiagnosticArray(
+            header=Header(stamp=self.get_clock().now().to_msg()), status=[self.guard.status()])))
+
+
+class GuardedNode(GuardedCallbacks, Node):
+    """A plain (non-lifecycle) node whose callbacks are guarded and whose errors are in /diagnostics."""
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name, **kwargs)
+        self.start_diagnostics()
+
+
+class VlaLifecycleNode(GuardedCallbacks, LifecycleNode):
     PARAMS: list[ParamSpec] = []
 
     def __init__(self, name: str, **kwargs):
         super().__init__(name, **kwargs)
+        self.start_diagnostics()
         self._specs = [AUTOSTART, *self.PARAMS]
-        for spec in self._specs:
-            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(
-                description=spec.description, read_only=spec.read_only, dynamic_typing=spec.dynamic_typing))
+        self.declare_specs(self._specs)
         self.params: Optional[SimpleNamespace] = None
         self.active = False
         self._latest_image: Optional[Image] = None
@@ -65,19 +217,20 @@ class VlaLifecycleNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.activate()
+        if not self._transition("activate", self.activate):
+            return TransitionCallbackReturn.FAILURE
         self.active = True
         self.get_logger().info("active")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = False
-        self.deactivate()
+        self._transition("deactivate", self.deactivate)
         self.get_logger().info("inactive")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.cleanup()
+        self._transition("cleanup", self.cleanup)
         self.params = None
         self.get_logger().info("cleaned up")
         return TransitionCallbackReturn.SUCCESS
@@ -85,9 +238,18 @@ class VlaLifecycleNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self.active:
             self.active = False
-            self.deactivate()
-        self.cleanup()
+            self._transition("deactivate", self.deactivate)
+        self._transition("cleanup", self.cleanup)
         return TransitionCallbackReturn.SUCCESS
+
+    def _transition(self, name: str, hook: Callable[[], None]) -> bool:
+        """Run a lifecycle hook behind the guard; False when it raised (recorded, node alive)."""
+        try:
+            hook()
+            return True
+        except Exception as error:  # noqa: BLE001 - see CallbackGuard
+            self.guard.record(f"lifecycle {name}", error)
+            return False
 
     # hooks for subclasses
     def configure(self, params: SimpleNamespace) -> None: ...
@@ -105,8 +267,7 @@ class VlaLifecycleNode(LifecycleNode):
 
     # ----- parameters --------------------------------------------------------------------
     def read_parameters(self) -> dict:
-        values = {spec.name: self.get_parameter(spec.name).value for spec in self._specs}
-        return validate(self._specs, values)
+        return self.read_specs(self._specs)
 
     def apply_on_change(self, name: str, apply: Callable[[object], object]) -> None:
         """Call ``apply(value)`` when parameter ``name`` is set at run time; a VlaInputError refuses the value."""
@@ -143,6 +304,7 @@ class VlaLifecycleNode(LifecycleNode):
                 topic = self.resolve_topic_name("image")
                 raise VlaInputError(f"no image received yet on {topic}: publish a frame there "
                                     "or put one in the request")
+        check_image_size(msg.width, msg.height)
         return imgmsg_to_cv2(msg, encoding), msg.header
 
     # ----- services --------------------------------------------------------------------------

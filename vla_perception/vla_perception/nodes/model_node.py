@@ -19,8 +19,16 @@ from vla_perception.core.latest_worker import LatestOnlyWorker
 from vla_perception.core.parameters import ParamSpec, device_name, in_range, non_negative_int, positive_int
 from vla_perception.nodes.lifecycle import VlaLifecycleNode
 
+def known_profile(value: str):
+    from vla_perception.core.models.sources import load_profiles  # no torch: only reads config/models.yaml
+
+    profiles = sorted(load_profiles())
+    return None if value in profiles else f"must be a profile of config/models.yaml: {', '.join(profiles)}"
+
+
 MODEL_PARAMS = [
-    ParamSpec("profile", "default", "model profile from config/models.yaml: default (real checkpoints) or tiny"),
+    ParamSpec("profile", "default", "model profile from config/models.yaml: default (real checkpoints) or tiny",
+              known_profile),
     ParamSpec("device", "auto", "torch device: auto, cpu, cuda or cuda:N", device_name),
     ParamSpec("threads", 0, "CPU threads for torch; 0 keeps torch's default", non_negative_int),
     ParamSpec("process_every_n", 1, "run the model on every n-th streamed frame", positive_int),
@@ -60,16 +68,16 @@ class ModelNode(VlaLifecycleNode):
         if self.params.stream:
             self._worker = LatestOnlyWorker(self._process_guarded, name=f"{self.get_name()}-worker",
                                             on_error=self._warn_frame_failed)
-        self._subscription = self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data,
-                                                      callback_group=self._image_group)
+        # Subscribed once and gated by state, never destroyed in a transition: destroying it while
+        # another executor thread's wait set holds it raises InvalidHandle out of spin().
+        if self._subscription is None:
+            self._subscription = self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data,
+                                                          callback_group=self._image_group)
 
     def deactivate(self) -> None:
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
 
     def cleanup(self) -> None:
         with self.model_lock:
@@ -79,15 +87,18 @@ class ModelNode(VlaLifecycleNode):
 
     # streaming
     def _on_image(self, msg: Image) -> None:
+        worker, params = self._worker, self.params  # a transition may clear them meanwhile
+        if not self.active:
+            return
         self.remember_image(msg)
         self._frames_seen += 1
-        if self._worker is None or (self._frames_seen - 1) % self.params.process_every_n:
+        if worker is None or params is None or (self._frames_seen - 1) % params.process_every_n:
             return
         now = time.monotonic()
-        if self.params.max_rate > 0 and now - self._last_submit < 1.0 / self.params.max_rate:
+        if params.max_rate > 0 and now - self._last_submit < 1.0 / params.max_rate:
             return
         self._last_submit = now
-        self._worker.submit(msg)
+        worker.submit(msg)
 
     def _process_guarded(self, msg: Image) -> None:
         if self.active:

@@ -10,6 +10,8 @@ CLIPSeg before localising (the model loads at configure).
 from __future__ import annotations
 
 import threading
+from collections import deque
+from typing import Optional
 
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -19,9 +21,10 @@ from visualization_msgs.msg import MarkerArray
 from vla_perception.bridge.image import imgmsg_to_cv2
 from vla_perception.bridge.markers import object_markers
 from vla_perception.bridge.messages import detections_from_msg, objects_to_msg
-from vla_perception.bridge.sync import make_synchronizer
+from vla_perception.bridge.sync import check_stamps_close, make_synchronizer, stamp_seconds_of
 from vla_perception.core.geometry import CameraIntrinsics, decode_depth
 from vla_perception.core.latest_worker import LatestOnlyWorker
+from vla_perception.core.limits import MAX_BOXES, MAX_IMAGE_PIXELS, check_count, check_image_size
 from vla_perception.core.localise import estimate_objects
 from vla_perception.core.parameters import ParamSpec, in_range, non_negative_int, one_of, positive_int
 from vla_perception.core.types import VlaInputError
@@ -29,6 +32,9 @@ from vla_perception.nodes.lifecycle import VlaLifecycleNode, run_node
 from vla_perception.nodes.model_node import MODEL_PARAMS
 from vla_perception_interfaces.msg import Detection2DArray, Object3DArray
 from vla_perception_interfaces.srv import EstimatePoses
+
+
+DEPTH_HISTORY = 30  # depth frames kept so ~/estimate can use the one its detections were made on
 
 
 class PoseNode(VlaLifecycleNode):
@@ -39,9 +45,12 @@ class PoseNode(VlaLifecycleNode):
         ParamSpec("sync_slop", 0.05, "max stamp difference (s) when pairing detections, depth, camera_info",
                   in_range(0.0, 10.0)),
         ParamSpec("sync_queue_size", 10, "messages kept per input while pairing", positive_int),
+        ParamSpec("max_stamp_gap", 1.0, "~/estimate refuses detections and depth whose stamps are further apart "
+                  "(s); it localises on the kept depth frame nearest the detections' stamp", in_range(0.0, 3600.0)),
         ParamSpec("mask_source", "box", "object pixels: box (with detection masks when present), or clipseg "
                   "(CLIPSeg masks each box from the colour image; loads a model)", one_of("box", "clipseg")),
-        ParamSpec("clipseg_model", "", "CLIPSeg hub id or local path overriding the profile's"),
+        ParamSpec("clipseg_model", "", "CLIPSeg hub id or local path overriding the profile's (read-only after "
+                  "start)", read_only=True),
         ParamSpec("mask_threshold", 0.4, "CLIPSeg probability above which a pixel is the object", in_range(0.0, 1.0)),
         ParamSpec("min_mask_pixels", 20, "a CLIPSeg mask with fewer pixels is ignored and the box kept",
                   non_negative_int),
@@ -51,10 +60,10 @@ class PoseNode(VlaLifecycleNode):
     def __init__(self):
         super().__init__("pose_node")
         self._group = ReentrantCallbackGroup()
-        self._latest_depth = None
+        self._recent_depth = deque(maxlen=DEPTH_HISTORY)  # newest last
         self._latest_info = None
-        self._subscriptions = []
-        self._synchronizer = None
+        self._synchronizers = {}  # (inputs, queue size, slop) -> synchronizer; see activate
+        self._sync_key = None
         self._worker = None
         self.segmenter = None
         self._segmenter_lock = threading.Lock()
@@ -85,20 +94,37 @@ class PoseNode(VlaLifecycleNode):
         # CLIPSeg can take longer than a frame: work on the newest matched set, never on a backlog.
         self._worker = LatestOnlyWorker(lambda synced: self._on_synced(*synced), name="pose_node-worker",
                                         on_error=self._warn_frame_skipped)
-        self._synchronizer, self._subscriptions = make_synchronizer(
-            self, inputs, lambda *synced: self._worker.submit(synced), self.params.sync_queue_size,
-            self.params.sync_slop, taps=taps)
+        # Subscriptions are made once per input set and gated by state, never destroyed in a transition:
+        # destroying them while another executor thread's wait set holds them raises InvalidHandle.
+        key = (len(inputs), self.params.sync_queue_size, self.params.sync_slop)
+        if key not in self._synchronizers:
+            self._synchronizers[key], _ = make_synchronizer(
+                self, inputs, lambda *synced: self._submit(key, synced), self.params.sync_queue_size,
+                self.params.sync_slop, taps=taps)
+        self._sync_key = key
 
     def deactivate(self) -> None:
-        for subscription in self._subscriptions:
-            self.destroy_subscription(subscription)
-        self._subscriptions, self._synchronizer = [], None
-        if self._worker is not None:
-            self._worker.stop()
-        self._worker = None
+        self._sync_key = None
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
+
+    def _submit(self, key, synced) -> None:
+        worker = self._worker
+        if self.active and key == self._sync_key and worker is not None:
+            worker.submit(synced)
 
     def _remember_depth(self, msg: Image) -> None:
-        self._latest_depth = msg
+        if len(msg.data) <= MAX_IMAGE_PIXELS * 4:  # the history must not hold oversized frames (32FC1: 4 B/px)
+            self._recent_depth.append(msg)
+
+    def _depth_nearest(self, stamp) -> Optional[Image]:
+        """The kept depth frame nearest ``stamp``; the newest when the stamp is unset (0)."""
+        frames = list(self._recent_depth)
+        if not frames or not (stamp.sec or stamp.nanosec):
+            return frames[-1] if frames else None
+        wanted = stamp_seconds_of(stamp)
+        return min(frames, key=lambda frame: abs(stamp_seconds_of(frame.header.stamp) - wanted))
 
     def _remember_info(self, msg: CameraInfo) -> None:
         self._latest_info = msg
@@ -110,6 +136,12 @@ class PoseNode(VlaLifecycleNode):
                 f"'{depth_msg.header.frame_id}': pose_node needs depth aligned to the colour image")
         if info_msg.width == 0 or info_msg.height == 0:
             raise VlaInputError("camera_info has zero width/height")
+        check_stamps_close(detections_msg.header.stamp, depth_msg.header.stamp, self.params.max_stamp_gap)
+        check_image_size(depth_msg.width, depth_msg.height, "depth image")
+        if (info_msg.width, info_msg.height) != (depth_msg.width, depth_msg.height):
+            raise VlaInputError(f"camera_info is {info_msg.width}x{info_msg.height} but the depth image is "
+                                f"{depth_msg.width}x{depth_msg.height}: they must describe the same stream")
+        check_count(len(detections_msg.detections), MAX_BOXES, "detections")
         cam = CameraIntrinsics.from_camera_info(info_msg)
         depth = decode_depth(imgmsg_to_cv2(depth_msg), depth_msg.encoding, self.params.depth_scale or None,
                              max_range=self.params.max_range)
@@ -149,7 +181,7 @@ class PoseNode(VlaLifecycleNode):
 
     def _estimate(self, request, response):
         def work():
-            depth = request.depth if request.depth.height > 0 else self._latest_depth
+            depth = request.depth if request.depth.height > 0 else self._depth_nearest(request.detections.header.stamp)
             info = request.camera_info if request.camera_info.width > 0 else self._latest_info
             if depth is None or info is None:
                 missing = " and ".join(name for name, msg in (("depth", depth), ("camera_info", info)) if msg is None)
