@@ -82,6 +82,16 @@ def test_text_longer_than_the_model_limit_is_rejected(vlm):
         vlm.caption(image(), " ".join(["red"] * limit), 3)
 
 
+def test_a_prefix_that_leaves_no_room_for_the_caption_is_refused_up_front(vlm):
+    """A long prefix plus the tokens to generate once overflowed BLIP's positions (IndexError mid-generate)."""
+    limit = vlm.caption_model.config.text_config.max_position_embeddings
+    prefix = " ".join(["red"] * (limit // 2))
+    prefix_tokens = len(vlm.caption_processor.tokenizer(prefix)["input_ids"])
+    with pytest.raises(TextTooLongError, match="to generate"):
+        vlm.caption(image(), prefix, limit - prefix_tokens + 1)
+    assert isinstance(vlm.caption(image(), prefix, limit - prefix_tokens).text, str)  # the largest that fits
+
+
 @pytest.mark.parametrize("tokens", [0, -1, 5000])
 def test_unbounded_or_empty_token_budgets_are_rejected(vlm, tokens):
     with pytest.raises(VlaInputError, match="max_new_tokens"):

@@ -5,7 +5,7 @@ import numpy as np
 from geometry_msgs.msg import Pose
 
 from vla_perception.bridge.image import cv2_to_imgmsg, imgmsg_to_cv2
-from vla_perception.core.types import Box2D, Detection, Object3D
+from vla_perception.core.types import Box2D, Detection, Object3D, VlaInputError
 from vla_perception_interfaces import msg as interface_msgs
 
 
@@ -16,7 +16,12 @@ def box_to_msg(box: Box2D) -> interface_msgs.BoundingBox2D:
 
 
 def box_from_msg(msg: interface_msgs.BoundingBox2D) -> Box2D:
-    return Box2D.from_center_size(msg.center_x, msg.center_y, msg.size_x, msg.size_y)
+    """Raises VlaInputError for a box with a non-finite or negative field (it can name no pixels)."""
+    values = (msg.center_x, msg.center_y, msg.size_x, msg.size_y)
+    if not all(np.isfinite(values)) or msg.size_x < 0 or msg.size_y < 0:
+        raise VlaInputError(f"box (center {msg.center_x}, {msg.center_y}, size {msg.size_x} x {msg.size_y}) "
+                            "needs finite values and sizes >= 0")
+    return Box2D.from_center_size(*values)
 
 
 def detection_to_msg(detection: Detection, index: int) -> interface_msgs.Detection2D:
@@ -96,13 +101,23 @@ def trajectory_to_msg(joint_names, positions, times):
 
 
 def trajectory_from_msg(msg, joint_order) -> tuple[np.ndarray, np.ndarray]:
-    """JointTrajectory -> (K x N positions in ``joint_order``, K times); raises VlaInputError on missing joints."""
-    from vla_perception.core.types import VlaInputError
+    """JointTrajectory -> (K x N positions in ``joint_order``, K times).
+
+    Raises VlaInputError on missing joints, short points, or waypoints that are not finite,
+    bounded and strictly timed (core.planning.base.check_trajectory).
+    """
+    from vla_perception.core.planning.base import MAX_TRAJECTORY_POINTS, check_trajectory
 
     missing = [name for name in joint_order if name not in msg.joint_names]
     if missing:
         raise VlaInputError(f"trajectory lacks joints {missing} (has {list(msg.joint_names)})")
+    if len(msg.points) > MAX_TRAJECTORY_POINTS:
+        raise VlaInputError(f"trajectory has {len(msg.points)} points; at most {MAX_TRAJECTORY_POINTS} are accepted")
+    if any(len(point.positions) != len(msg.joint_names) for point in msg.points):
+        raise VlaInputError(f"every trajectory point needs {len(msg.joint_names)} positions, one per joint")
     columns = [list(msg.joint_names).index(name) for name in joint_order]
     positions = np.array([[point.positions[c] for c in columns] for point in msg.points], float)
     times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points], float)
-    return positions.reshape(len(msg.points), len(joint_order)), times
+    positions = positions.reshape(len(msg.points), len(joint_order))
+    check_trajectory(positions, times)
+    return positions, times

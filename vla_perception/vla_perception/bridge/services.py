@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import threading
+import time
+
+PRESENCE_POLL = 0.25  # s between checks that the called service still exists
 
 
 class ServiceCallError(RuntimeError):
@@ -20,9 +23,16 @@ def call_service(client, request, timeout: float, discovery_timeout: float = 5.0
     done = threading.Event()
     future = client.call_async(request)
     future.add_done_callback(lambda _: done.set())
-    if not done.wait(timeout):
-        future.cancel()
-        raise ServiceCallError(f"no answer from {name} within {timeout:.0f} s")
+    deadline = time.monotonic() + timeout
+    # poll the server's presence too: a node that dies mid-call fails the call when its
+    # endpoints vanish from the graph, not only at the end of the timeout
+    while not done.wait(min(PRESENCE_POLL, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            future.cancel()
+            raise ServiceCallError(f"no answer from {name} within {timeout:.3g} s")
+        if not client.service_is_ready():
+            future.cancel()
+            raise ServiceCallError(f"service {name} went away mid-call (its node stopped?)")
     response = future.result()
     if response is None:
         raise ServiceCallError(f"{name} returned no response")

@@ -7,10 +7,24 @@ from typing import Callable, Optional
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 
 from vla_perception.core.sync import ApproximateTimeSynchronizer
+from vla_perception.core.types import VlaInputError
 
 
 def stamp_seconds(msg) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    return stamp_seconds_of(msg.header.stamp)
+
+
+def stamp_seconds_of(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def check_stamps_close(detections_stamp, depth_stamp, max_gap: float) -> None:
+    """Raise VlaInputError when both stamps are set (non-zero) and further apart than ``max_gap`` s."""
+    first, second = stamp_seconds_of(detections_stamp), stamp_seconds_of(depth_stamp)
+    if first and second and abs(first - second) > max_gap:
+        raise VlaInputError(f"the detections are stamped {first:.3f} s and the depth {second:.3f} s: "
+                            f"{abs(first - second):.3f} s apart, more than max_stamp_gap {max_gap} s "
+                            "(stale detections, or a depth frame that is not theirs)")
 
 
 def make_synchronizer(node, inputs: list[tuple], callback: Callable[..., None], queue_size: int, slop: float,

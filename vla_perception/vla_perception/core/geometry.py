@@ -82,6 +82,10 @@ class CameraIntrinsics:
                                 distortion_model=self.distortion_model, D=self.D)
 
 
+# Focal length over image width of any real camera: 0.02 (about 175 degrees wide) to 60 (about 1 degree).
+FOCAL_PER_WIDTH = (0.02, 60.0)
+
+
 def validate_intrinsics(cam: CameraIntrinsics) -> None:
     if cam.width <= 0 or cam.height <= 0:
         raise VlaInputError(f"camera size must be positive, got {cam.width}x{cam.height}")
@@ -90,6 +94,16 @@ def validate_intrinsics(cam: CameraIntrinsics) -> None:
     if cam.K[0, 0] <= 0 or cam.K[1, 1] <= 0:
         raise VlaInputError(f"focal lengths must be positive, got fx={cam.K[0, 0]}, fy={cam.K[1, 1]} "
                             "(is the CameraInfo filled in / the camera calibrated?)")
+    low, high = FOCAL_PER_WIDTH
+    if not (low <= cam.K[0, 0] / cam.width <= high and low <= cam.K[1, 1] / cam.width <= high):
+        raise VlaInputError(f"focal lengths fx={cam.K[0, 0]:.6g}, fy={cam.K[1, 1]:.6g} px are implausible for a "
+                            f"{cam.width} px wide image (expected {low} to {high} times the width, i.e. a field "
+                            "of view between about 1 and 175 degrees)")
+    if not (0 <= cam.cx <= cam.width and 0 <= cam.cy <= cam.height):
+        raise VlaInputError(f"principal point ({cam.cx:.6g}, {cam.cy:.6g}) lies outside the "
+                            f"{cam.width}x{cam.height} image")
+    if not np.all(np.isfinite(cam.D)):
+        raise VlaInputError(f"distortion coefficients D={cam.D.tolist()} are not finite")
     if cam.distortion_model not in SUPPORTED_DISTORTION_MODELS:
         raise VlaInputError(f"unsupported distortion model '{cam.distortion_model}'; "
                             f"use one of {SUPPORTED_DISTORTION_MODELS} with rectified images")

@@ -52,6 +52,10 @@ PARAMS = [
     ParamSpec("start_joints", READY_JOINTS, "arm joints to plan from until joint_states arrive (the moveit "
               "planner starts from MoveIt's planning scene instead)", _joints7),
     ParamSpec("stage_timeout", 60.0, "seconds one stage's service call may take", in_range(0.1, 3600.0)),
+    ParamSpec("support_plane_z", 0.0, "height (m, base_frame) of the surface objects stand on: a target whose "
+              "centre lies below it is refused", in_range(-10.0, 10.0)),
+    ParamSpec("max_reach", 0.855, "farthest target centre (m) from the base_frame origin the arm is asked to "
+              "reach (Franka Panda: 0.855)", in_range(0.05, 10.0)),
     ParamSpec("verify_question", "is the {object} in the gripper?", "asked of vlm_node after execution"),
     ParamSpec("grounding", "rules", "who picks the object a command refers to: rules (the parser's selector), "
               "rules_then_vlm (the VLM when the rules cannot resolve the reference) or vlm (always the VLM, "
@@ -78,6 +82,8 @@ class Settings:
     use_tf: bool
     start_joints: list
     stage_timeout: float
+    support_plane_z: float
+    max_reach: float
     verify_question: str
     grounding: str
     detector_service: str
@@ -93,6 +99,23 @@ class Settings:
         transform[:3, :3] = Rotation.from_quat(self.camera_pose[3:]).as_matrix()
         transform[:3, 3] = self.camera_pose[:3]
         return transform
+
+
+SUPPORT_PLANE_TOLERANCE = 0.02  # m: depth noise and a thin object's centre close to the surface
+
+
+def require_in_workspace(target: Object3D, support_plane_z: float, max_reach: float, base_frame: str) -> None:
+    """Refuse a target no grasp can be right for: non-finite, under the support plane, or out of reach."""
+    position = np.asarray(target.position, float)
+    where = f"'{target.label}' at {np.round(position, 3).tolist()} m in {base_frame}"
+    if not np.all(np.isfinite(position)):
+        raise StageFailure("planning", f"{where} is not a finite position")
+    if position[2] < support_plane_z - SUPPORT_PLANE_TOLERANCE:
+        raise StageFailure("planning", f"{where} lies {support_plane_z - position[2]:.3f} m below the support "
+                                       f"plane (z = {support_plane_z:.3f} m): a bad detection or depth, not graspable")
+    if np.linalg.norm(position) > max_reach:
+        raise StageFailure("planning", f"{where} is {np.linalg.norm(position):.3f} m from the base, beyond the "
+                                       f"arm's reach of {max_reach:.3f} m")
 
 
 def accept_detections(phrase: str, detections: list[Detection], threshold: float) -> list[Detection]:
@@ -143,11 +166,12 @@ def align_objects(count: int, objects: list[tuple[str, Object3D]]) -> list[Optio
 
 
 def arm_joints_from_state(names, positions) -> Optional[list[float]]:
-    """The 7 Panda arm joints from a JointState's names/positions, or None when some are missing."""
+    """The 7 Panda arm joints from a JointState's names/positions, or None when some are missing or not finite."""
     lookup = dict(zip(names, positions))
     if not all(name in lookup for name in ARM_JOINT_NAMES):
         return None
-    return [float(lookup[name]) for name in ARM_JOINT_NAMES]
+    joints = [float(lookup[name]) for name in ARM_JOINT_NAMES]
+    return joints if all(math.isfinite(q) for q in joints) else None
 
 
 @dataclass

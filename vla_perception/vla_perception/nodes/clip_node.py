@@ -11,6 +11,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from vla_perception.bridge.messages import box_from_msg, box_to_msg
+from vla_perception.core.limits import MAX_BOXES, MAX_LABELS, check_count
 from vla_perception.core.models import load_classifier, resolve_model_source
 from vla_perception.core.parameters import ParamSpec
 from vla_perception.core.types import VlaInputError
@@ -30,12 +31,14 @@ def checked_labels(labels) -> list[str]:
     labels = [label.strip() for label in labels if label and label.strip()]
     if not labels:
         raise VlaInputError("no labels: give at least one, e.g. ['cup', 'duck']")
+    check_count(len(labels), MAX_LABELS, "labels")
     return labels
 
 
 class ClipNode(ModelNode):
     PARAMS = MODEL_PARAMS + [
-        ParamSpec("model", "", "open_clip 'local-dir:PATH', file path or hub id overriding the profile's CLIP"),
+        ParamSpec("model", "", "open_clip 'local-dir:PATH', file path or hub id overriding the profile's CLIP "
+                  "(read-only after start)", read_only=True),
         ParamSpec("labels", ["cup", "bottle", "duck", "cube"], "labels to score each frame against",
                   lambda value: None if any(str(v).strip() for v in value) else "needs at least one label"),
         ParamSpec("templates", ["a photo of a {}."], "prompt templates; {} is replaced by the label",
@@ -54,11 +57,19 @@ class ClipNode(ModelNode):
 
     def load_model(self, params):
         source = resolve_model_source(params.profile, "clip", params.model or None)
-        return load_classifier(source, device=params.device, threads=params.threads, templates=params.templates)
+        model = load_classifier(source, device=params.device, threads=params.threads, templates=params.templates)
+        model.check_labels(self.labels)  # labels set before this model loaded must fit it too
+        return model
+
+    def _usable_labels(self, labels) -> list[str]:
+        """The labels, if the model can use them (at least one, count cap, token limit with each template)."""
+        labels = checked_labels(labels)
+        with self.model_lock:
+            return self.model.check_labels(labels) if self.model is not None else labels
 
     # run-time label changes: parameter, service, topic
     def _apply_labels(self, labels) -> list[str]:
-        self.labels = checked_labels(labels)
+        self.labels = self._usable_labels(labels)
         self.get_logger().info(f"labels: {self.labels}")
         return self.labels
 
@@ -96,7 +107,8 @@ class ClipNode(ModelNode):
     def _classify(self, request, response):
         def work():
             image, header = self.image_or_latest(request.image)
-            labels = checked_labels(request.labels) if request.labels else None
+            labels = self._usable_labels(request.labels) if request.labels else None
+            check_count(len(request.boxes), MAX_BOXES, "boxes")
             response.results = self._run(image, header, labels, [box_from_msg(b) for b in request.boxes])
             response.message = ", ".join(f"{r.best_label} {r.best_score:.2f}" for r in response.results)
 

@@ -13,7 +13,9 @@ from std_msgs.msg import String
 from vla_perception.bridge.image import cv2_to_imgmsg
 from vla_perception.bridge.messages import detections_to_msg
 from vla_perception.core.drawing import draw_detections
+from vla_perception.core.limits import MAX_LABELS, check_count
 from vla_perception.core.models import load_detector, resolve_model_source
+from vla_perception.core.models.detector import prompt_phrases
 from vla_perception.core.parameters import ParamSpec, in_range, one_of
 from vla_perception.core.types import VlaInputError
 from vla_perception.nodes.lifecycle import run_node
@@ -26,7 +28,8 @@ class DetectorNode(ModelNode):
     PARAMS = MODEL_PARAMS + [
         ParamSpec("backend", "grounding_dino", "detector model: grounding_dino or owlvit",
                   one_of("grounding_dino", "owlvit")),
-        ParamSpec("model", "", "hub id or local path overriding the profile's detector checkpoint"),
+        ParamSpec("model", "", "hub id or local path overriding the profile's detector checkpoint (read-only "
+                  "after start)", read_only=True),
         ParamSpec("prompt", "cup . bottle . duck . cube", "what to look for: 'red cup . blue bottle'"),
         ParamSpec("box_threshold", 0.35, "minimum box confidence", in_range(0.0, 1.0)),
         ParamSpec("text_threshold", 0.25, "minimum phrase-token confidence (Grounding DINO)", in_range(0.0, 1.0)),
@@ -45,15 +48,27 @@ class DetectorNode(ModelNode):
 
     def load_model(self, params):
         source = resolve_model_source(params.profile, params.backend, params.model or None)
-        return load_detector(source, backend=params.backend, device=params.device, threads=params.threads)
+        model = load_detector(source, backend=params.backend, device=params.device, threads=params.threads)
+        model.check_prompt(self.prompt)  # a prompt set before this model loaded must fit it too
+        return model
 
     # run-time prompt changes: parameter, service, topic
     def _apply_prompt(self, prompt: str) -> str:
-        if not prompt or not prompt.strip():
-            raise VlaInputError("empty prompt: give phrases such as 'red cup . blue bottle'")
+        """Make ``prompt`` the node's prompt if the model can use it (phrases, count, token limit)."""
+        self._check_prompt(prompt)
         self.prompt = prompt.strip()
         self.get_logger().info(f"prompt: {self.prompt}")
         return self.prompt
+
+    def _check_prompt(self, prompt: str) -> None:
+        try:
+            phrases = prompt_phrases(prompt)
+        except VlaInputError as error:
+            raise VlaInputError(f"{error}: give phrases such as 'red cup . blue bottle'") from None
+        check_count(len(phrases), MAX_LABELS, "prompt phrases")
+        with self.model_lock:
+            if self.model is not None:
+                self.model.check_prompt(prompt)
 
     def _set_prompt(self, request, response):
         text = request.prompt or " . ".join(request.labels)
@@ -84,6 +99,8 @@ class DetectorNode(ModelNode):
                 problem = in_range(0.0, 1.0)(getattr(request, name))
                 if problem:
                     raise VlaInputError(f"{name}={getattr(request, name)}: {problem} (0 means the node's default)")
+            if request.prompt:
+                self._check_prompt(request.prompt)
             image, header = self.image_or_latest(request.image)
             response.detections = self._run(image, header, request.prompt, request.box_threshold,
                                             request.text_threshold)

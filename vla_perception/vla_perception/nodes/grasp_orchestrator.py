@@ -11,28 +11,27 @@ with execution, sim_camera ``~/execute``; with verify, vlm_node ``~/answer``; wi
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
 import time
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from vla_perception.bridge.grasp_messages import grasp_plan_msg, plan_markers
 from vla_perception.bridge.messages import box_to_msg, detections_from_msg, detections_to_msg, object_from_msg
-from vla_perception.bridge.services import call_service
+from vla_perception.bridge.services import ServiceCallError, call_service
 from vla_perception.bridge.transforms import CameraExtrinsics
 from vla_perception.core import grounding, orchestration
-from vla_perception.core.parameters import validate
 from vla_perception.core.pick_pipeline import PickSteps, run_pick
 from vla_perception.core.planning import PlannerUnavailable, make_planner
-from vla_perception.nodes.lifecycle import run_node
+from vla_perception.nodes.lifecycle import GuardedNode, run_node
 from vla_perception_interfaces.action import Pick
 from vla_perception_interfaces.srv import (
     AnswerQuestion, Ask, Classify, Detect, EstimatePoses, ExecuteGrasp, GetGroundTruth, PlanGrasp)
@@ -45,14 +44,20 @@ SERVICES = {  # client key -> (service type, parameter naming it)
 }
 
 
-class GraspOrchestrator(Node):
+# Requests queued per action service: rclpy's default (10) silently dropped half of a burst of 20 goals.
+ACTION_QUEUE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+# Parameters the node builds its planner, extrinsics and service clients from: fixed after start.
+BUILT_AT_START = ("planner", "base_frame", "camera_pose", "use_tf", *(param for _, param in SERVICES.values()))
+
+
+class GraspOrchestrator(GuardedNode):
     def __init__(self):
         super().__init__("grasp_orchestrator")
-        specs = orchestration.PARAMS
-        for spec in specs:
-            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description))
-        self.params = orchestration.Settings(**validate(specs, {s.name: self.get_parameter(s.name).value
-                                                                 for s in specs}))
+        self.declare_specs(orchestration.PARAMS, read_only=BUILT_AT_START)
+        self.params = orchestration.Settings(**self.read_specs(orchestration.PARAMS))
+        # the other parameters apply from the next pick on (a running pick keeps its settings)
+        self.add_post_set_parameters_callback(self._reread_parameters)
         # logs "planner: <name> (<why>)"; an explicit planner that cannot start raises PlannerUnavailable
         self.planner = make_planner(self.params.planner, namespace=self.get_namespace(),
                                     log=self.get_logger().info)
@@ -68,15 +73,31 @@ class GraspOrchestrator(Node):
         self._markers = self.create_publisher(MarkerArray, "~/markers", 10)
         self._busy = threading.Lock()  # one pick at a time: the arm cannot do two
         self.create_service(PlanGrasp, "~/plan_grasp", self._plan_grasp, callback_group=group)
-        self._action = ActionServer(self, Pick, "~/pick", execute_callback=self._execute_pick,
-                                    goal_callback=self._accept, cancel_callback=lambda _: CancelResponse.ACCEPT,
-                                    callback_group=group)
+        self._action = ActionServer(
+            self, Pick, "~/pick", execute_callback=self.guard.action("~/pick", self._execute_pick, Pick.Result),
+            goal_callback=self.guard.callback("~/pick goal", self._accept, lambda *_: GoalResponse.REJECT),
+            cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=group,
+            goal_service_qos_profile=ACTION_QUEUE, cancel_service_qos_profile=ACTION_QUEUE,
+            result_service_qos_profile=ACTION_QUEUE)
+
+    def _reread_parameters(self, _parameters) -> None:
+        self.params = orchestration.Settings(**self.read_specs(orchestration.PARAMS))
 
     def _on_joints(self, msg: JointState) -> None:
-        self._joints = orchestration.arm_joints_from_state(msg.name, msg.position)
+        joints = orchestration.arm_joints_from_state(msg.name, msg.position)
+        if joints is None:
+            self.get_logger().warning("ignored a joint_states message without 7 finite arm joints",
+                                      throttle_duration_sec=5.0)
+            return
+        self._joints = joints
 
-    def _call(self, key: str, request):
-        return call_service(self._service_clients[key], request, self.params.stage_timeout)
+    def _call(self, key: str, request, stage_timeout: float = 0.0, deadline: float = math.inf):
+        """Call one of the other nodes' services within the stage timeout and the goal's deadline."""
+        stage_timeout = stage_timeout or self.params.stage_timeout
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ServiceCallError(f"the goal's timeout passed before calling {self._service_clients[key].srv_name}")
+        return call_service(self._service_clients[key], request, min(stage_timeout, remaining))
 
     def _header(self) -> Header:
         return Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params.base_frame)
@@ -90,17 +111,20 @@ class GraspOrchestrator(Node):
             raise grounding.GroundingError(f"the VLM could not choose: {response.message}")
         return grounding.parse_choice(response.answer, len(detections))
 
-    def _steps(self, context: orchestration.PickContext, on_stage) -> PickSteps:
+    def _steps(self, context: orchestration.PickContext, on_stage, deadline: float) -> PickSteps:
         p = self.params
+
+        def call(key, request):
+            return self._call(key, request, p.stage_timeout, deadline)
 
         def detect(phrase):
             if p.detection_source == "ground_truth":
-                truth = self._call("ground_truth", GetGroundTruth.Request())
+                truth = call("ground_truth", GetGroundTruth.Request())
                 context.names = list(truth.names)
                 found = truth.detections
                 matched = orchestration.match_ground_truth(phrase, detections_from_msg(found))
             else:
-                found = self._call("detect", Detect.Request(prompt=phrase, box_threshold=p.query_threshold,
+                found = call("detect", Detect.Request(prompt=phrase, box_threshold=p.query_threshold,
                                                            text_threshold=p.query_threshold)).detections
                 matched = orchestration.accept_detections(phrase, detections_from_msg(found), p.box_threshold)
             context.remember_frame(found.header, (found.image_width, found.image_height), found.prompt)
@@ -109,16 +133,17 @@ class GraspOrchestrator(Node):
         def rerank(phrase, detections):
             request = Classify.Request(labels=orchestration.rerank_labels(phrase, detections),
                                        boxes=[box_to_msg(d.box) for d in detections])
-            return [result.scores[0] for result in self._call("classify", request).results]
+            return [result.scores[0] for result in call("classify", request).results]
 
         def localise(detections):
             request = EstimatePoses.Request(detections=detections_to_msg(detections, context.header,
                                                                          context.image_size, context.prompt))
-            response = self._call("estimate", request)
+            response = call("estimate", request)
             pairs = [(o.id, object_from_msg(o)) for o in response.objects.objects]
             return orchestration.align_objects(len(detections), pairs), list(response.rejected)
 
         def plan(target, obstacles):
+            orchestration.require_in_workspace(target, p.support_plane_z, p.max_reach, p.base_frame)
             start = self._joints or p.start_joints
             return orchestration.require_plan(self.planner.plan_for(target, obstacles, start))
 
@@ -127,11 +152,11 @@ class GraspOrchestrator(Node):
                 return self.planner.execute(plan_result)
             request = ExecuteGrasp.Request(plan=grasp_plan_msg(plan_result, None, self._header()),
                                            object_name=context.object_name(context.detections[index]))
-            return self._call("execute", request).message
+            return call("execute", request).message
 
         def verify():
             question = p.verify_question.format(object=context.phrase)
-            return self._call("answer", AnswerQuestion.Request(question=question)).answer
+            return call("answer", AnswerQuestion.Request(question=question)).answer
 
         def parse(command):
             parsed = orchestration.parse(command)
@@ -153,11 +178,11 @@ class GraspOrchestrator(Node):
                          references_optional=p.grounding != "rules")
 
     # ----- entry points -----------------------------------------------------------------------
-    def _run(self, command: str, execute: bool, verify: bool, on_stage, cancelled):
+    def _run(self, command: str, execute: bool, verify: bool, on_stage, cancelled, deadline: float = math.inf):
         context = orchestration.PickContext()
         camera_in_base = lambda: self.extrinsics.camera_in_base(context.frame_id)  # noqa: E731 - looked up late
-        result = run_pick(command, self._steps(context, on_stage), camera_in_base, execute, verify, on_stage,
-                          cancelled)
+        result = run_pick(command, self._steps(context, on_stage, deadline), camera_in_base, execute, verify,
+                          on_stage, cancelled)
         header = self._header()
         plan_msg = grasp_plan_msg(result.plan, result.target, header) if result.plan is not None else None
         if result.target is not None:
@@ -187,11 +212,23 @@ class GraspOrchestrator(Node):
         return response
 
     def _accept(self, goal_request) -> GoalResponse:
-        return GoalResponse.REJECT if self._busy.locked() else GoalResponse.ACCEPT
+        """Accept only when idle, and hold the arm for the accepted goal until it ends.
+
+        Taking the lock here, not in execute, makes accept/reject atomic: a burst of goals
+        gets one accept and fast rejects, never several accepts queued behind the lock.
+        """
+        return GoalResponse.ACCEPT if self._busy.acquire(blocking=False) else GoalResponse.REJECT
 
     def _execute_pick(self, goal_handle):
+        try:
+            return self._pick(goal_handle)
+        finally:
+            self._busy.release()  # taken by _accept
+
+    def _pick(self, goal_handle):
         goal = goal_handle.request
         started = time.monotonic()
+        deadline = started + goal.timeout if goal.timeout > 0 else math.inf
 
         def on_stage(stage, detail):
             goal_handle.publish_feedback(Pick.Feedback(stage=stage, detail=detail,
@@ -200,19 +237,20 @@ class GraspOrchestrator(Node):
         def out_of_time() -> bool:
             return goal.timeout > 0 and time.monotonic() - started > goal.timeout
 
-        with self._busy:
-            result, plan_msg = self._run(goal.command, goal.execute, goal.verify, on_stage,
-                                         lambda: goal_handle.is_cancel_requested or out_of_time())
+        result, plan_msg = self._run(goal.command, goal.execute, goal.verify, on_stage,
+                                     lambda: goal_handle.is_cancel_requested or out_of_time(), deadline)
         if out_of_time() and not goal_handle.is_cancel_requested and not result.success:
-            result.message = f"{result.failed_stage}: the goal's timeout of {goal.timeout:.1f} s passed"
+            stopped_between_stages = result.message == f"{result.failed_stage}: cancelled"
+            cause = "" if stopped_between_stages else f" ({result.message.split(': ', 1)[-1]})"
+            result.message = f"{result.failed_stage}: the goal's timeout of {goal.timeout:.1f} s passed{cause}"
         outcome = Pick.Result(success=result.success, message=result.message, failed_stage=result.failed_stage,
                               verify_answer=result.verify_answer)
         if plan_msg is not None:
             outcome.plan = plan_msg
-        if goal_handle.is_cancel_requested:
-            goal_handle.canceled()
-        elif result.success:
+        if result.success:  # a cancel that came after the last stage started did not stop the pick
             goal_handle.succeed()
+        elif goal_handle.is_cancel_requested:
+            goal_handle.canceled()
         else:
             goal_handle.abort()
         return outcome

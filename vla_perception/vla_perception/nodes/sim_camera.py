@@ -11,7 +11,6 @@ import threading
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
@@ -20,9 +19,9 @@ from std_srvs.srv import Trigger
 from vla_perception.bridge.image import cv2_to_imgmsg
 from vla_perception.bridge.messages import detections_to_msg, objects_to_msg, pose_to_msg, trajectory_from_msg
 from vla_perception.bridge.transforms import broadcast_static_camera
-from vla_perception.core.parameters import ParamSpec, in_range, non_negative_int, one_of, positive_int, validate
+from vla_perception.core.parameters import ParamSpec, in_range, non_negative_int, one_of, positive_int
 from vla_perception.core.types import Detection, Object3D, VlaInputError
-from vla_perception.nodes.lifecycle import run_node, user_errors
+from vla_perception.nodes.lifecycle import GuardedNode, run_node, user_errors
 from vla_perception.sim import world
 from vla_perception.sim.grasp_execution import execute_grasp
 from vla_perception.sim.objects import default_objects, random_objects
@@ -47,14 +46,12 @@ PARAMS = [
 ]
 
 
-class SimCamera(Node):
+class SimCamera(GuardedNode):
     def __init__(self):
         super().__init__("sim_camera")
-        from rcl_interfaces.msg import ParameterDescriptor
-
-        for spec in PARAMS:
-            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description))
-        self.params = validate(PARAMS, {spec.name: self.get_parameter(spec.name).value for spec in PARAMS})
+        # the scene is built once, from these: a change at run time would not take effect
+        self.declare_specs(PARAMS, read_only=tuple(spec.name for spec in PARAMS))
+        self.params = self.read_specs(PARAMS)
         self._lock = threading.Lock()  # pybullet is not thread-safe: renders and executions take turns
         self._frame, self._truths, self._header = None, [], None
         self.scene = self._build_scene()
@@ -155,6 +152,8 @@ class SimCamera(Node):
             lift = trajectory_from_msg(plan.lift_trajectory, ARM_JOINT_NAMES) if plan.lift_trajectory.points \
                 else None
             width = plan.candidates[plan.chosen_candidate].gripper_width
+            if not 0.0 <= width <= world.GRIPPER_MAX_OPENING:  # also refuses NaN
+                raise VlaInputError(f"gripper_width {width} is not within [0, {world.GRIPPER_MAX_OPENING}] m")
             with self._lock:
                 report = execute_grasp(self.scene, approach, lift, width, request.object_name)
             response.lifted, response.lift_height = report.lifted, float(report.lift_height)

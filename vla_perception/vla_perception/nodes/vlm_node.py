@@ -28,8 +28,10 @@ TOKENS = in_range(1, MAX_NEW_TOKENS_LIMIT)
 class VlmNode(ModelNode):
     PARAMS = [spec for spec in MODEL_PARAMS if spec.name != "stream"] + [
         ParamSpec("stream", False, "caption streamed frames onto ~/caption (costly: one caption per frame)"),
-        ParamSpec("caption_model", "", "hub id or local path overriding the profile's captioning checkpoint"),
-        ParamSpec("vqa_model", "", "hub id or local path overriding the profile's VQA checkpoint"),
+        ParamSpec("caption_model", "", "hub id or local path overriding the profile's captioning checkpoint "
+                  "(read-only after start)", read_only=True),
+        ParamSpec("vqa_model", "", "hub id or local path overriding the profile's VQA checkpoint "
+                  "(read-only after start)", read_only=True),
         ParamSpec("caption_max_new_tokens", 20, "longest caption, in tokens", TOKENS),
         ParamSpec("answer_max_new_tokens", 10, "longest answer, in tokens", TOKENS),
         ParamSpec("caption_prefix", "", "text every streamed caption starts with (e.g. 'a picture of')"),

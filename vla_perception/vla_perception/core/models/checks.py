@@ -51,16 +51,22 @@ def check_labels(labels: Iterable[str]) -> list[str]:
     return cleaned
 
 
-def check_length(text: str, num_tokens: int, limit: int, model_id: str) -> None:
-    """Raise TextTooLongError when ``num_tokens`` exceeds the model's ``limit`` (no silent truncation)."""
+def check_length(text: str, num_tokens: int, limit: int, model_id: str, counted: str = "") -> None:
+    """Raise TextTooLongError when ``num_tokens`` exceeds the model's ``limit`` (no silent truncation).
+
+    ``counted`` says what the tokens are when more than the text counts (e.g. tokens to generate).
+    """
     if num_tokens > limit:
+        what = f" ({counted})" if counted else ""
         raise TextTooLongError(
-            f"text too long for {model_id}: {num_tokens} tokens > limit {limit}: shorten {text[:60]!r}..."
+            f"text too long for {model_id}: {num_tokens} tokens{what} > limit {limit}: shorten {text[:60]!r}..."
         )
 
 
 def crop_bounds(box: Box2D, width: int, height: int) -> tuple[int, int, int, int]:
     """Integer pixel bounds of ``box`` clipped to the image; raise when nothing is left."""
+    if not np.all(np.isfinite(box.as_array())):
+        raise ImageInputError(f"box {box} has non-finite corners")
     x0, y0 = max(0, int(np.floor(box.x_min))), max(0, int(np.floor(box.y_min)))
     x1, y1 = min(width, int(np.ceil(box.x_max))), min(height, int(np.ceil(box.y_max)))
     if x1 - x0 < 1 or y1 - y0 < 1:

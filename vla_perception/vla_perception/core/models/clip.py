@@ -57,6 +57,13 @@ class ClipClassifier:
         if encode is not None:  # + start and end tokens
             check_length(prompt, len(encode(prompt)) + 2, self.context_length, self.model_id)
 
+    def check_labels(self, labels: Sequence[str]) -> list[str]:
+        """The stripped labels; raises TextInputError unless each fits every template within the text limit."""
+        labels = check_labels(labels)
+        for prompt in (template.format(label) for label in labels for template in self.templates):
+            self._check_prompt_length(prompt)
+        return labels
+
     def text_embeddings(self, labels: Sequence[str]) -> torch.Tensor:
         """(num_labels, dim) normalised mean-over-templates embeddings, from the LRU cache when possible."""
         key = (tuple(labels), self.templates)

@@ -114,6 +114,15 @@ class OpenVocabDetector:
     def normalised_prompt(self, phrases: list[str]) -> str:
         return " . ".join(phrases) + " ."
 
+    def check_prompt(self, prompt: Prompt) -> list[str]:
+        """The prompt's phrases; raises TextInputError unless this model can use them (phrases, length)."""
+        phrases = prompt_phrases(prompt)
+        self._check_length(phrases)
+        return phrases
+
+    def _check_length(self, phrases: list[str]) -> None:
+        raise NotImplementedError
+
     def detect(
         self,
         image: np.ndarray,
@@ -141,10 +150,14 @@ class OpenVocabDetector:
 class GroundingDinoDetector(OpenVocabDetector):
     backend = "grounding_dino"
 
-    def _inputs(self, image, phrases):
+    def _check_length(self, phrases):
         prompt = self.normalised_prompt(phrases)
         limit = int(getattr(self.model.config, "max_text_len", 256))
         check_length(prompt, len(self.processor.tokenizer(prompt)["input_ids"]), limit, self.model_id)
+
+    def _inputs(self, image, phrases):
+        self._check_length(phrases)
+        prompt = self.normalised_prompt(phrases)
         from PIL import Image
 
         inputs = self.processor(images=Image.fromarray(image), text=prompt, return_tensors="pt")
@@ -186,10 +199,13 @@ class GroundingDinoDetector(OpenVocabDetector):
 class OwlVitDetector(OpenVocabDetector):
     backend = "owlvit"
 
-    def _inputs(self, image, phrases):
+    def _check_length(self, phrases):
         limit = int(self.model.config.text_config.max_position_embeddings)
         for phrase in phrases:
             check_length(phrase, len(self.processor.tokenizer(phrase)["input_ids"]), limit, self.model_id)
+
+    def _inputs(self, image, phrases):
+        self._check_length(phrases)
         from PIL import Image
 
         inputs = self.processor(

@@ -26,18 +26,25 @@ class BlipModels:
     def close(self) -> None:
         self.caption_model = self.caption_processor = self.vqa_model = self.vqa_processor = None
 
-    def _inputs(self, processor, model, image: np.ndarray, text: Optional[str]):
+    def _inputs(self, processor, model, image: np.ndarray, text: Optional[str], generated_after_text: int):
+        """Processor inputs; the text plus ``generated_after_text`` tokens must fit the text decoder."""
         from PIL import Image
 
-        if text:
-            limit = int(model.config.text_config.max_position_embeddings)
-            check_length(text, len(processor.tokenizer(text)["input_ids"]), limit, self.model_id)
+        limit = int(model.config.text_config.max_position_embeddings)
+        text_tokens = len(processor.tokenizer(text)["input_ids"]) if text else 1  # 1: the [DEC] start token
+        check_length(text or "(no prefix)", text_tokens + generated_after_text, limit, self.model_id,
+                     f"{text_tokens} text token(s) + {generated_after_text} to generate")
         inputs = processor(images=Image.fromarray(image), text=text or None, return_tensors="pt")
         return self.runtime.move(inputs)
 
-    def _generate(self, processor, model, image, text, max_new_tokens) -> TextResult:
+    def _generate(self, processor, model, image, text, max_new_tokens, prefix: bool) -> TextResult:
         with Stopwatch() as watch:
-            inputs = self._inputs(processor, model, image, text)
+            # a caption prefix is the start of the generated text; a question is encoded on its own,
+            # and the answer is generated after a start token
+            inputs = self._inputs(processor, model, image, text, max_new_tokens if prefix else 0)
+            if not prefix:
+                check_length("(answer)", 1 + max_new_tokens, int(model.config.text_config.max_position_embeddings),
+                             self.model_id, f"1 start token + {max_new_tokens} to generate")
             with torch.inference_mode():
                 tokens = model.generate(**inputs, max_new_tokens=max_new_tokens)
             answer = processor.decode(tokens[0], skip_special_tokens=True).strip()
@@ -48,14 +55,14 @@ class BlipModels:
             raise RuntimeError("no caption model loaded")
         image, tokens = check_image(image), check_max_new_tokens(max_new_tokens)
         prefix = prefix.strip() if isinstance(prefix, str) else ""
-        return self._generate(self.caption_processor, self.caption_model, image, prefix, tokens)
+        return self._generate(self.caption_processor, self.caption_model, image, prefix, tokens, prefix=True)
 
     def answer(self, image: np.ndarray, question: str, max_new_tokens: int = 10) -> TextResult:
         if self.vqa_model is None:
             raise RuntimeError("no VQA model loaded")
         image, tokens = check_image(image), check_max_new_tokens(max_new_tokens)
         return self._generate(
-            self.vqa_processor, self.vqa_model, image, check_text(question, "question"), tokens
+            self.vqa_processor, self.vqa_model, image, check_text(question, "question"), tokens, prefix=False
         )
 
     def ask(self, image: np.ndarray, prompt: str, max_new_tokens: int = 20,

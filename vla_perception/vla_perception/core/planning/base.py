@@ -9,10 +9,34 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from vla_perception.core.grasp import GraspCandidate, GraspParams, generate_grasps
-from vla_perception.core.types import Object3D
+from vla_perception.core.types import Object3D, VlaInputError
 
 PANDA_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 PANDA_READY = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)  # Franka's "ready" pose (MoveIt's panda config)
+
+# Caps on a trajectory handed to a simulator or a robot (a planned pick has tens of points, a few seconds).
+MAX_TRAJECTORY_POINTS = 2000
+MAX_TRAJECTORY_SECONDS = 120.0
+MAX_JOINT_ABS = 2 * np.pi  # rad: no revolute joint of an arm we drive turns further
+
+
+def check_trajectory(positions: np.ndarray, times: np.ndarray, what: str = "trajectory") -> None:
+    """Raise VlaInputError unless the waypoints are finite, bounded and timed strictly forward from 0.
+
+    A NaN joint once sent pybullet's IK into an endless loop; an hour-long time stamp would
+    simulate for an hour: neither may reach a simulator or a robot.
+    """
+    positions, times = np.asarray(positions, float), np.asarray(times, float)
+    if len(times) > MAX_TRAJECTORY_POINTS:
+        raise VlaInputError(f"{what} has {len(times)} points; at most {MAX_TRAJECTORY_POINTS} are accepted")
+    if not np.all(np.isfinite(positions)):
+        raise VlaInputError(f"{what} has non-finite joint positions (NaN or inf)")
+    if np.any(np.abs(positions) > MAX_JOINT_ABS):
+        raise VlaInputError(f"{what} has joint positions beyond +-{MAX_JOINT_ABS:.2f} rad")
+    if not np.all(np.isfinite(times)) or (len(times) and (times[0] < 0 or times[-1] > MAX_TRAJECTORY_SECONDS)):
+        raise VlaInputError(f"{what} times must be finite and within [0, {MAX_TRAJECTORY_SECONDS:.0f}] s")
+    if np.any(np.diff(times) <= 0):
+        raise VlaInputError(f"{what} times must increase strictly")
 
 
 @dataclass
