@@ -54,6 +54,7 @@ def change_state(client, node: str, transition_id: int) -> bool:
 def state_of(client, node: str) -> str:
     from lifecycle_msgs.srv import GetState
 
+    client.wait_for_service(GetState, f"/{node}/get_state", 180.0)  # a node's start (torch import) can be slow
     return client.call(GetState, f"/{node}/get_state", GetState.Request()).current_state.label
 
 

@@ -74,6 +74,8 @@ def graph(tmp_path_factory):
                                              EstimatePoses.Request(detections=truth.detections)).success
 
     try:
+        client.wait_for_service(GetGroundTruth, "/sim_camera/ground_truth", 180.0)  # slow starts when loaded
+        client.wait_for_service(EstimatePoses, "/pose_node/estimate", 180.0)
         wait_for(pose_node_has_depth, 60.0, "sim_camera frames reaching pose_node")
         yield client
     finally:

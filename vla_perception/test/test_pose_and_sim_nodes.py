@@ -32,6 +32,8 @@ def graph(tmp_path_factory):
 def ground_truth(client):
     from vla_perception_interfaces.srv import GetGroundTruth
 
+    client.wait_for_service(GetGroundTruth, "/sim_camera/ground_truth", 180.0)  # pybullet's start can be slow
+
     def answered():
         response = client.call(GetGroundTruth, "/sim_camera/ground_truth", GetGroundTruth.Request())
         answered.response = response
@@ -44,6 +46,7 @@ def ground_truth(client):
 def estimate(client, request):
     from vla_perception_interfaces.srv import EstimatePoses
 
+    client.wait_for_service(EstimatePoses, "/pose_node/estimate", 180.0)  # CLIPSeg loads at start
     return client.call(EstimatePoses, "/pose_node/estimate", request, timeout=30.0)
 
 

@@ -90,12 +90,14 @@ class ClipNode(ModelNode):
             if self.model is None:
                 raise VlaInputError("no model loaded: configure the node first")
             results = self.model.classify(image, labels or self.labels, boxes or None)
-        return [self._to_msg(result, header) for result in results]
+            model_id = self.model.model_id  # read under the lock: a cleanup may free the model next
+        return [self._to_msg(result, header, model_id) for result in results]
 
-    def _to_msg(self, result, header) -> Classification:
+    @staticmethod
+    def _to_msg(result, header, model_id: str) -> Classification:
         msg = Classification(header=header, labels=list(result.labels), scores=[float(s) for s in result.scores],
                              best_label=result.best_label, best_score=float(result.best_score),
-                             model_id=self.model.model_id, inference_time=float(result.inference_time))
+                             model_id=model_id, inference_time=float(result.inference_time))
         if result.box is not None:
             msg.has_box, msg.bbox = True, box_to_msg(result.box)
         return msg
