@@ -15,7 +15,7 @@ from ros_harness import NodeProcess, RosClient, wait_for, write_params
 from test_orchestrator_e2e import orchestrator, wait_until_pose_node_has_depth
 
 # Every goal must get an accept or a reject (before the fix half of a burst got neither, ever). The issue's
-# timing goal is 1 s (0.4 s slowest measured here, 1.3 s with the machine at load 20); a test bounds
+# timing goal is 1 s (slowest measured: 1.3 s with this 2-core machine at load 20); a test bounds
 # "answered", not speed, so it allows what a loaded CI machine needs.
 GOAL_ANSWER_LIMIT = 5.0
 
