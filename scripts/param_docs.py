@@ -11,10 +11,11 @@ NODES = [
     ("detector_node", "vla_perception.nodes.detector_node", "DetectorNode.PARAMS"),
     ("vlm_node", "vla_perception.nodes.vlm_node", "VlmNode.PARAMS"),
     ("pose_node", "vla_perception.nodes.pose_node", "PoseNode.PARAMS"),
+    ("tracker_node", "vla_perception.nodes.tracker_node", "TrackerNode.PARAMS"),
     ("grasp_orchestrator", "vla_perception.core.orchestration", "PARAMS"),
     ("sim_camera", "vla_perception.nodes.sim_camera", "PARAMS"),
 ]
-LIFECYCLE = {"clip_node", "detector_node", "vlm_node", "pose_node"}
+LIFECYCLE = {"clip_node", "detector_node", "vlm_node", "pose_node", "tracker_node"}
 
 
 def specs_of(module_name: str, attribute: str):

@@ -10,6 +10,7 @@ NODES = {
     "detector_node": "vla_perception.nodes.detector_node:main",
     "vlm_node": "vla_perception.nodes.vlm_node:main",
     "pose_node": "vla_perception.nodes.pose_node:main",
+    "tracker_node": "vla_perception.nodes.tracker_node:main",
     "grasp_orchestrator": "vla_perception.nodes.grasp_orchestrator:main",
     "sim_camera": "vla_perception.nodes.sim_camera:main",
     "echo_node": "vla_perception.nodes.echo_node:main",

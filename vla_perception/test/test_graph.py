@@ -29,10 +29,29 @@ def by_name(specs):
 @pytest.mark.parametrize("bringup, expected", [
     ("perception", PERCEPTION),
     ("grasp", PERCEPTION + ["grasp_orchestrator"]),
-    ("sim_demo", PERCEPTION + ["grasp_orchestrator", "sim_camera"]),
+    ("sim_demo", PERCEPTION + ["grasp_orchestrator", "sim_camera", "tracker_node"]),
 ])
 def test_bringups_expand_their_includes_in_order(graph, bringup, expected):
     assert [spec.name for spec in resolve_bringup(graph, bringup)] == expected
+
+
+@pytest.mark.parametrize("bringup, tracking, started", [
+    ("perception", "", False), ("grasp", "", False), ("sim_demo", "", True),
+    ("perception", "true", True), ("sim_demo", "false", False),
+])
+def test_tracking_is_off_in_perception_and_on_in_sim_demo_unless_asked(graph, bringup, tracking, started):
+    names = [spec.name for spec in resolve_bringup(graph, bringup, {"tracking": tracking})]
+    assert ("tracker_node" in names) is started
+    if started:
+        assert resolved_remappings(by_name(resolve_bringup(graph, bringup, {"tracking": tracking}))["tracker_node"]) \
+            == {"/image": "/camera/color/image_raw", "/detections": "/detector_node/detections",
+                "/camera_info": "/camera/color/camera_info"}
+
+
+def test_pose_node_can_localise_the_tracks_instead_of_the_detections(graph):
+    specs = by_name(resolve_bringup(graph, "sim_demo", {"pose_detections": "tracker_node/tracks",
+                                                        "namespace": "robot1"}))
+    assert resolved_remappings(specs["pose_node"])["/robot1/detections"] == "/robot1/tracker_node/tracks"
 
 
 def test_defaults_wire_the_sim_camera_topics_into_every_consumer(graph):

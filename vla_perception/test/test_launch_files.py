@@ -33,6 +33,7 @@ CONTRACT = {
     "pose_node": (True, {"detections", "depth", "camera_info", "image"}, {"~/objects", "~/markers", "~/estimate"}),
     "grasp_orchestrator": (False, set(), {"~/pick", "~/plan_grasp", "~/markers"}),
     "sim_camera": (False, set(), {"image", "depth", "camera_info", "~/ground_truth", "~/execute"}),
+    "tracker_node": (True, {"image", "detections", "camera_info"}, {"~/tracks", "~/markers", "~/debug_image"}),
 }
 CAMERA = {"/image": "/camera/color/image_raw", "/depth": "/camera/depth/image_raw",
           "/camera_info": "/camera/color/camera_info"}
@@ -46,6 +47,8 @@ EXPECTED_REMAPPINGS = {
                   "/camera_info": CAMERA["/camera_info"], "/image": CAMERA["/image"]},
     "grasp_orchestrator": {service: service for service in ORCHESTRATOR_SERVICES},
     "sim_camera": CAMERA,
+    "tracker_node": {"/image": CAMERA["/image"], "/detections": "/detector_node/detections",
+                     "/camera_info": CAMERA["/camera_info"]},
 }
 
 

@@ -75,6 +75,20 @@ def test_service_matches_ground_truth_on_the_latest_depth(graph):
     assert checked >= 3
 
 
+def test_tracked_detections_keep_their_track_ids_in_3d(graph):
+    from vla_perception_interfaces.srv import EstimatePoses
+
+    _, _, client = graph
+    truth = ground_truth(client)
+    for index, detection in enumerate(truth.detections.detections):
+        detection.track_id = 100 + index  # as tracker_node's ~/tracks carry them
+    ids = {d.label: d.track_id for d in truth.detections.detections}
+    response = wait_and_estimate(client, EstimatePoses.Request(detections=truth.detections))
+    assert response.success and len(response.objects.objects) >= 3, response.message
+    assert {o.label: o.track_id for o in response.objects.objects} == {
+        o.label: ids[o.label] for o in response.objects.objects}
+
+
 def wait_and_estimate(client, request, timeout=30.0):
     """Call ~/estimate until pose_node has received its inputs (depth, camera_info, and image with CLIPSeg)."""
     def ready():

@@ -7,6 +7,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from vla_perception.bridge.messages import pose_to_msg
 from vla_perception.core.drawing import label_colour
+from vla_perception.core.geometry import CameraIntrinsics, backproject_pixels
 from vla_perception.core.types import Object3D
 
 
@@ -54,3 +55,27 @@ def arrow_marker(start, end, header, namespace: str, marker_id: int, colour=(1.0
     marker.points = [Point(x=float(start[0]), y=float(start[1]), z=float(start[2])),
                      Point(x=float(end[0]), y=float(end[1]), z=float(end[2]))]
     return marker
+
+
+def track_markers(tracks, camera: CameraIntrinsics, header, depth: float = 1.0,
+                  namespace: str = "tracks") -> MarkerArray:
+    """Each 2D track as its box outline on the plane ``depth`` m in front of the camera, labelled '#id label'.
+
+    Drawn in the image's optical frame, so RViz's camera view shows the outlines on the tracked objects.
+    """
+    markers = [clear_all(header)]
+    for track in tracks:
+        box = track.box
+        us = [box.x_min, box.x_max, box.x_max, box.x_min, box.x_min]
+        vs = [box.y_min, box.y_min, box.y_max, box.y_max, box.y_min]
+        corners = backproject_pixels(camera, us, vs, [depth] * 5)
+        outline = path_marker(corners, header, namespace, 2 * track.track_id)
+        outline.color, outline.scale.x = _colour(track.label, 1.0), 0.002 * depth
+        text = Marker(header=header, ns=namespace, id=2 * track.track_id + 1, type=Marker.TEXT_VIEW_FACING,
+                      action=Marker.ADD, color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
+                      text=f"#{track.track_id} {track.label}")
+        text.pose.position = Point(x=float(corners[0][0]), y=float(corners[0][1]) - 0.02 * depth, z=float(depth))
+        text.pose.orientation.w = 1.0
+        text.scale.z = 0.03 * depth
+        markers += [outline, text]
+    return MarkerArray(markers=markers)

@@ -26,7 +26,8 @@ def box_from_msg(msg: interface_msgs.BoundingBox2D) -> Box2D:
 
 def detection_to_msg(detection: Detection, index: int) -> interface_msgs.Detection2D:
     msg = interface_msgs.Detection2D(id=str(index), label=detection.label, phrase=detection.phrase or detection.label,
-                                     score=float(detection.score), bbox=box_to_msg(detection.box))
+                                     score=float(detection.score), bbox=box_to_msg(detection.box),
+                                     track_id=int(detection.track_id))
     if detection.mask is not None:
         msg.mask = cv2_to_imgmsg(np.asarray(detection.mask, dtype=bool).astype(np.uint8) * 255, "mono8")
     return msg
@@ -34,7 +35,8 @@ def detection_to_msg(detection: Detection, index: int) -> interface_msgs.Detecti
 
 def detection_from_msg(msg: interface_msgs.Detection2D) -> Detection:
     mask = imgmsg_to_cv2(msg.mask, "mono8") > 127 if msg.mask.height > 0 else None
-    return Detection(label=msg.label, score=float(msg.score), box=box_from_msg(msg.bbox), phrase=msg.phrase, mask=mask)
+    return Detection(label=msg.label, score=float(msg.score), box=box_from_msg(msg.bbox), phrase=msg.phrase, mask=mask,
+                     track_id=int(msg.track_id))
 
 
 def detections_to_msg(detections: list[Detection], header, image_size: tuple[int, int], prompt: str = "",
@@ -48,6 +50,16 @@ def detections_to_msg(detections: list[Detection], header, image_size: tuple[int
 
 def detections_from_msg(msg: interface_msgs.Detection2DArray) -> list[Detection]:
     return [detection_from_msg(detection) for detection in msg.detections]
+
+
+def tracks_to_msg(tracks, header, image_size: tuple[int, int], prompt: str = "",
+                  model_id: str = "") -> interface_msgs.Detection2DArray:
+    """core.tracking TrackedObjects -> Detection2DArray with track_id and detection_age set."""
+    msg = detections_to_msg([Detection(t.label, t.score, t.box, t.phrase, track_id=t.track_id) for t in tracks],
+                            header, image_size, prompt, model_id)
+    for detection, track in zip(msg.detections, tracks):
+        detection.detection_age = float(track.age)
+    return msg
 
 
 def pose_to_msg(position, orientation) -> Pose:
@@ -64,7 +76,7 @@ def pose_from_msg(pose: Pose) -> tuple[np.ndarray, np.ndarray]:
 
 
 def object_to_msg(obj: Object3D, index: int) -> interface_msgs.Object3D:
-    msg = interface_msgs.Object3D(id=str(index), label=obj.label, score=float(obj.score),
+    msg = interface_msgs.Object3D(id=str(index), track_id=int(obj.track_id), label=obj.label, score=float(obj.score),
                                   pose=pose_to_msg(obj.position, obj.orientation),
                                   num_points=int(obj.num_points), confidence=float(obj.confidence))
     msg.size.x, msg.size.y, msg.size.z = (float(v) for v in obj.size)
@@ -78,7 +90,7 @@ def object_from_msg(msg: interface_msgs.Object3D) -> Object3D:
     box = box_from_msg(msg.bbox) if msg.bbox.size_x > 0 and msg.bbox.size_y > 0 else None
     return Object3D(label=msg.label, score=float(msg.score), position=position, orientation=orientation,
                     size=np.array([msg.size.x, msg.size.y, msg.size.z]), num_points=int(msg.num_points),
-                    confidence=float(msg.confidence), box=box)
+                    confidence=float(msg.confidence), box=box, track_id=int(msg.track_id))
 
 
 def objects_to_msg(objects: list, header) -> interface_msgs.Object3DArray:

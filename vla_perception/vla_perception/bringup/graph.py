@@ -124,6 +124,23 @@ def bringup_nodes(graph: dict, bringup: str, _seen: tuple[str, ...] = ()) -> lis
     return list(dict.fromkeys(keys))
 
 
+def optional_nodes(graph: dict, bringup: str, arguments: Mapping[str, str]) -> list[str]:
+    """Node keys of the bringup's ``optional`` entries (includes first) that its arguments switch on."""
+    entries: dict[str, dict] = {}
+
+    def collect(name: str) -> None:
+        for included in graph["bringups"][name].get("include", []):
+            collect(included)
+        entries.update(graph["bringups"][name].get("optional") or {})
+
+    collect(bringup)
+    for key, entry in entries.items():
+        if key not in graph["nodes"]:
+            raise GraphError(f"bringup '{bringup}' names optional node '{key}', which graph.yaml does not define")
+    return [key for key, entry in entries.items()
+            if (arguments.get(entry["argument"]) or str(entry.get("default", "false"))).lower() == "true"]
+
+
 def resolve_arguments(graph: dict, overrides: Optional[Mapping[str, object]] = None) -> dict[str, str]:
     """Argument defaults with ``overrides`` applied; unknown names and bad choices are errors."""
     declared = graph["arguments"]
@@ -218,7 +235,9 @@ def resolve_bringup(graph: dict, bringup: str,
                     overrides: Optional[Mapping[str, object]] = None) -> list[NodeSpec]:
     """Resolve the nodes ``bringup`` starts with argument ``overrides``, in start order."""
     arguments = resolve_arguments(graph, overrides)
-    keys = selected_nodes(bringup_nodes(graph, bringup), arguments.get("nodes", ""), bringup)
+    available = bringup_nodes(graph, bringup)  # validates the bringup before its optional entries are read
+    available += [key for key in optional_nodes(graph, bringup, arguments) if key not in available]
+    keys = selected_nodes(available, arguments.get("nodes", ""), bringup)
     return [resolve_node(graph, key, arguments) for key in keys]
 
 

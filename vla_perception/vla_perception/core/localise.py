@@ -23,6 +23,8 @@ def estimate_objects(depth_m: np.ndarray, cam: CameraIntrinsics, detections: lis
             result = estimate_object_pose(depth_m, cam, detection.box, image_size, detection.mask, detection.label,
                                           detection.score, config)
             obj, reason = result.object, result.reason
+            if obj is not None:
+                obj.track_id = detection.track_id
         except VlaInputError as error:
             obj, reason = None, str(error)
         objects.append(obj)

@@ -67,6 +67,7 @@ class Detection:
     box: Box2D
     phrase: str = ""
     mask: Optional[np.ndarray] = None  # bool HxW of the source image, or None
+    track_id: int = 0  # persistent object id from the tracker; 0 = not tracked
 
 
 @dataclass
@@ -81,4 +82,5 @@ class Object3D:
     num_points: int = 0
     confidence: float = 0.0
     box: Optional[Box2D] = None
+    track_id: int = 0  # the tracker's id of the detection it came from; 0 = not tracked
     extra: dict = field(default_factory=dict)
