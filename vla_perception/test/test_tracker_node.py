@@ -45,10 +45,33 @@ def _camera_info():
     return info
 
 
-def play(client, node):
-    """Publish the scripted sequence at 30 Hz (one out-of-order frame after frame 30); return the tracks."""
+def publishers(client):
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
+
+    from vla_perception_interfaces.msg import Detection2DArray
+
+    images = client.node.create_publisher(Image, "/tt/image", qos_profile_sensor_data)
+    detections = client.node.create_publisher(Detection2DArray, "/tt/detections", QoSProfile(depth=10))
+    info = client.node.create_publisher(CameraInfo, "/tt/camera_info", qos_profile_sensor_data)
+    wait_for(lambda: images.get_subscription_count() and detections.get_subscription_count(), 20.0,
+             "tracker_node subscribing")
+    return images, detections, info
+
+
+def frame_msg(k, placements=None):
+    msg = cv2_to_imgmsg(render(placements or [(p, positions(k)[p.name]) for p in (BLUE, RED)])[0], "rgb8")
+    msg.header.stamp, msg.header.frame_id = _stamp(BASE + k / FPS), "camera"
+    return msg
+
+
+def play(client, node):
+    """Publish the scripted sequence frame by frame, each once the previous one's tracks came back.
+
+    Lock-step makes the script's content, not this machine's load, decide what the tracker sees;
+    detections go out three frames after their own frame, and one stale frame after frame 30.
+    """
+    from rclpy.qos import QoSProfile
     from visualization_msgs.msg import MarkerArray
 
     from vla_perception.bridge.messages import detections_to_msg
@@ -56,46 +79,38 @@ def play(client, node):
 
     tracks = client.collect(Detection2DArray, "/tracker_node/tracks", QoSProfile(depth=100))
     markers = client.collect(MarkerArray, "/tracker_node/markers", QoSProfile(depth=100))
-    images = client.node.create_publisher(Image, "/tt/image", qos_profile_sensor_data)
-    detections = client.node.create_publisher(Detection2DArray, "/tt/detections", QoSProfile(depth=10))
-    info = client.node.create_publisher(CameraInfo, "/tt/camera_info", qos_profile_sensor_data)
-    wait_for(lambda: images.get_subscription_count() and detections.get_subscription_count(), 20.0,
-             f"tracker_node subscribing\n{node.output()[-2000:]}")
+    images, detections, info = publishers(client)
     truth, headers = {}, {}
-    start = time.monotonic()
     for k in range(FRAMES):
-        time.sleep(max(0.0, start + k / FPS - time.monotonic()))
-        image, truth[k] = render([(p, positions(k)[p.name]) for p in (BLUE, RED)])
-        msg = cv2_to_imgmsg(image, "rgb8")
-        msg.header.stamp, msg.header.frame_id = _stamp(BASE + k / FPS), "camera"
-        headers[k] = msg.header
-        images.publish(msg)
+        msg = frame_msg(k)
+        truth[k], headers[k] = render([(p, positions(k)[p.name]) for p in (BLUE, RED)])[1], msg.header
         info.publish(_camera_info())
+
+        images.publish(msg)
+        wait_for(lambda: answered(tracks, k, images, msg), 20.0, f"tracks of frame {k}\n{node.output()[-2000:]}")
         if k == 30:  # a stale frame (older stamp) must be ignored, not tracked
-            old = cv2_to_imgmsg(render([(RED, (0, 0))])[0], "rgb8")
-            old.header.stamp = _stamp(BASE + 5 / FPS)
-            images.publish(old)
+            images.publish(frame_msg(5, [(RED, (0, 0))]))
+            wait_for(lambda: "frame older than the last one ignored" in node.output(), 10.0, "the stale frame")
         j = k - LATENCY_FRAMES
         if j >= 0 and j % DETECT_EVERY == 0:
             detections.publish(detections_to_msg(detections_for(truth[j], [BLUE, RED]), headers[j], (320, 240),
                                                  "cup ."))
-    wait_for(lambda: any(_frame(m) == FRAMES - 1 for m in tracks), 10.0, "the last frame's tracks")
     return tracks, markers, truth
 
 
-def core_seconds_per_frame(truth):
-    """Mean time of HybridTracker.add_frame on the test's frames, with the test's detections."""
-    from vla_perception.core.tracking import HybridTracker
+def answered(tracks, k, images, msg, resend_after=0.5) -> bool:
+    """Whether frame k's tracks arrived; resends the frame now and then (best effort may lose it)."""
+    if any(_frame(m) == k for m in tracks):
+        return True
+    now = time.monotonic()
+    if now - answered.sent.get(k, now) > resend_after:
+        images.publish(msg)  # a duplicate that does arrive is ignored as not newer
+        answered.sent[k] = now
+    answered.sent.setdefault(k, now)
+    return False
 
-    tracker, spent = HybridTracker(), 0.0
-    for k in range(FRAMES):
-        image = render([(p, positions(k)[p.name]) for p in (BLUE, RED)])[0]
-        started = time.perf_counter()
-        tracker.add_frame(image, k / FPS)
-        spent += time.perf_counter() - started
-        if k % DETECT_EVERY == 0:
-            tracker.add_detections(detections_for(truth[k], [BLUE, RED]), k / FPS)
-    return spent / FRAMES
+
+answered.sent = {}
 
 
 def _frame(msg):
@@ -108,12 +123,11 @@ def test_ids_stay_with_their_objects_through_a_crossing(tracker):
     from vla_perception.bridge.messages import box_from_msg
 
     ids = {"red": set(), "blue": set()}
-    assert all(0 <= _frame(m) < FRAMES for m in tracks), "tracks for a frame that was never sent in order"
-    # the first detection (of frame 0) is sent after frame 3; from the first frame with tracks on,
-    # every frame where the two are apart (neither hides the other) must have both, each with its id
-    first = next(k for k, m in enumerate(tracks) if m.detections)
-    assert _frame(tracks[first]) < FRAMES // 2
-    for msg in tracks[first:]:
+    frames = [_frame(m) for m in tracks]
+    assert frames == sorted(set(frames)) and set(frames) == set(range(FRAMES)), "one tracks message per frame"
+    # the first detection (of frame 0) is sent after frame 3; from frame 4 on, every frame where the
+    # two are apart (neither hides the other) has both, each with its own id
+    for msg in tracks[LATENCY_FRAMES + 1:]:
         k = _frame(msg)
         if truth[k]["red"].iou(truth[k]["blue"]) > 0.0:
             continue
@@ -124,37 +138,44 @@ def test_ids_stay_with_their_objects_through_a_crossing(tracker):
             assert best.label == "cup" and best.detection_age >= 0.0
     assert len(ids["red"]) == 1 and len(ids["blue"]) == 1 and ids["red"] != ids["blue"], ids
     assert all(i > 0 for i in ids["red"] | ids["blue"])
-    # rate under load: the node answers at least half the frames the tracking itself could afford
-    # here and now (measured on the same frames in this process); a slower node has a backlog or overhead
-    answered = {_frame(m) for m in tracks}
-    affordable = min(1.0, (1.0 / FPS) / core_seconds_per_frame(truth))
-    assert len(answered) >= 0.5 * affordable * FRAMES, (
-        f"tracks for {len(answered)} of {FRAMES} frames; the core alone affords {affordable:.0%} of 30 Hz\n"
-        f"{node.output()[-2000:]}")
     texts = {m.text for array in markers for m in array.markers if m.text}
     assert {f"#{i} cup" for i in ids["red"] | ids["blue"]} <= texts
-    assert "frame older than the last one ignored" in node.output()
 
 
 def test_an_empty_prompt_with_no_detections_keeps_the_tracks(tracker):
     """Runs after the crossing: the tracker holds two tracks; an empty-prompt result must not drop them."""
-    from rclpy.qos import QoSProfile, qos_profile_sensor_data
+    from rclpy.qos import QoSProfile
     from sensor_msgs.msg import Image
 
     from vla_perception_interfaces.msg import Detection2DArray
 
     node, client = tracker
     tracks = client.collect(Detection2DArray, "/tracker_node/tracks", QoSProfile(depth=100))
-    images = client.node.create_publisher(Image, "/tt/image", qos_profile_sensor_data)
-    detections = client.node.create_publisher(Detection2DArray, "/tt/detections", QoSProfile(depth=10))
-    wait_for(lambda: images.get_subscription_count() and detections.get_subscription_count(), 20.0,
-             "tracker_node subscribing")
-    k = FRAMES
-    image = render([(p, positions(k)[p.name]) for p in (BLUE, RED)])[0]
+    images, detections, _ = publishers(client)
     detections.publish(Detection2DArray(header=Image().header, prompt=""))
-    msg = cv2_to_imgmsg(image, "rgb8")
-    msg.header.stamp = _stamp(BASE + k / FPS)
-    images.publish(msg)
-    wait_for(lambda: any(_frame(m) == k for m in tracks), 10.0, f"tracks of frame {k}\n{node.output()[-2000:]}")
-    assert node.alive()
-    assert len(next(m for m in tracks if _frame(m) == k).detections) == 2
+    images.publish(frame_msg(FRAMES))
+    wait_for(lambda: any(_frame(m) == FRAMES for m in tracks), 10.0, f"tracks\n{node.output()[-2000:]}")
+    assert len(next(m for m in tracks if _frame(m) == FRAMES).detections) == 2
+
+
+def test_a_burst_faster_than_the_tracker_is_skipped_through_not_queued(tracker):
+    """Rate under load: frames arriving faster than it tracks make it jump to the newest, never lag behind.
+
+    (The rate it reaches is measured by bench/bench_tracking.py.)
+    """
+    from rclpy.qos import QoSProfile
+
+    from vla_perception_interfaces.msg import Detection2DArray
+
+    node, client = tracker
+    tracks = client.collect(Detection2DArray, "/tracker_node/tracks", QoSProfile(depth=200))
+    images, _, _ = publishers(client)
+    burst = [frame_msg(k) for k in range(FRAMES + 1, FRAMES + 121)]
+    for msg in burst:  # 120 frames as fast as this process can send them
+        images.publish(msg)
+    last = FRAMES + 120
+
+    wait_for(lambda: answered(tracks, last, images, burst[-1]), 20.0,
+             f"the burst's last frame\n{node.output()[-2000:]}")
+    frames = [_frame(m) for m in tracks]
+    assert frames == sorted(set(frames)) and frames[-1] == last

@@ -199,6 +199,15 @@ def test_detection_older_than_the_buffer_is_stale_and_one_from_the_future_waits(
     assert len(tracker.tracked_objects()) == 1
 
 
+def test_detection_whose_frame_the_tracker_skipped_goes_on_the_nearest_frame():
+    tracker = HybridTracker()
+    for stamp in (0.0, 0.5, 1.0):  # a tracker falling behind sees few frames
+        image, boxes = render([(RED, (40, 100))])
+        tracker.add_frame(image, stamp)
+    assert tracker.add_detections(detections_for(boxes, [RED]), 0.3) == "applied"
+    assert tracker.counts["inexact_placements"] == 1 and len(tracker.tracked_objects()) == 1
+
+
 def test_empty_prompt_keeps_tracks_and_a_new_prompt_drops_other_labels():
     tracker = HybridTracker(TrackerParams(max_misses=5))  # the empty results below must not lose tracks
     image, boxes = render([(RED, (40, 100)), (GREEN, (200, 60))])

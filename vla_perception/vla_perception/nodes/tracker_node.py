@@ -62,8 +62,9 @@ TRACKER_PARAMS = [
               "is lost (left the view)", unit),
     ParamSpec("history_time", DEFAULT.history_time, "seconds of frames kept to place late detections on their own "
               "frame (at least the detector's latency)", in_range(0.1, 60.0)),
-    ParamSpec("max_stamp_gap", DEFAULT.max_stamp_gap, "a detection is placed on the kept frame nearest its stamp, "
-              "within this (s)", in_range(0.0, 10.0)),
+    ParamSpec("max_stamp_gap", DEFAULT.max_stamp_gap, "stamp tolerance (s): a detection is placed on the kept "
+              "frame nearest its stamp; older than the oldest by more: ignored; newer than the newest: waits",
+              in_range(0.0, 10.0)),
     ParamSpec("max_catch_up_steps", DEFAULT.max_catch_up_steps, "flow steps that carry a new track from its "
               "detection's frame to the newest", positive_int),
     ParamSpec("max_flow_disagreement", DEFAULT.max_flow_disagreement, "pixels per frame: a track overlapping "

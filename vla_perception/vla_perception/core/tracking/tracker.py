@@ -61,7 +61,7 @@ class TrackerParams:
     max_lost_time: float = 10.0  # seconds a lost track is kept for re-identification
     min_visible_fraction: float = 0.3  # a box with less of its area inside the image is lost (left the view)
     history_time: float = 3.0  # seconds of frames and boxes kept for late detections
-    max_stamp_gap: float = 0.1  # a detection is placed on the buffered frame nearest its stamp, within this
+    max_stamp_gap: float = 0.1  # stamp tolerance (s) between a detection and the frames kept
     max_catch_up_steps: int = 8  # flow steps used to carry a new track from its detection to the newest frame
     appearance_momentum: float = 0.7  # weight of the old appearance when a detection updates it
     velocity_momentum: float = 0.7  # weight of the old velocity when a flow step updates it
@@ -213,9 +213,14 @@ class HybridTracker:
         return [FlowResult(r.box.scaled(1 / s, 1 / s), r.points, r.moved) for r in results]
 
     def _frame_index(self, stamp: float) -> Optional[int]:
+        """The kept frame nearest ``stamp``; None when ``stamp`` is older than every kept frame."""
+        if stamp < self._frames[0].stamp - self.params.max_stamp_gap:
+            return None
         gaps = [abs(f.stamp - stamp) for f in self._frames]
         best = int(np.argmin(gaps))
-        return best if gaps[best] <= self.params.max_stamp_gap else None
+        if gaps[best] > self.params.max_stamp_gap:  # its frame was skipped (tracker behind): use the nearest
+            self.counts["inexact_placements"] += 1
+        return best
 
     def _restart_on_new_size(self, frame: _Frame) -> None:
         """The camera changed resolution: scale the tracks' boxes and drop the old frames' history."""
