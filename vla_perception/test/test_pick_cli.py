@@ -145,12 +145,12 @@ def test_ctrl_c_cancels_the_goal_and_exits_1(graph):
     assert [stage for stage, _ in stages(output)] == ["parsing", "detecting"]
 
 
-def test_timeout_cancels_a_pick_that_takes_too_long(graph):
+def test_the_goal_timeout_ends_a_pick_that_takes_too_long(graph):
     started = time.monotonic()
     run = pick("pick up the red mug", "--action", "/orch_slow/pick", "--timeout", "0.2")
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "timed out after 0.2 s: goal cancel requested" in run.stdout
-    assert "cancelled:" in run.stdout
+    # the orchestrator keeps the goal's timeout itself, before this CLI's own cancel would fire
+    assert "the goal's timeout of 0.2 s passed" in run.stdout, run.stdout
     assert "planning" not in [stage for stage, _ in stages(run.stdout)]
     assert time.monotonic() - started < 20.0
 

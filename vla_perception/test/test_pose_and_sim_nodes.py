@@ -21,7 +21,8 @@ SIZE_TOLERANCE = 0.025
 def graph(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("params"))
     sim_params = write_params("sim_camera", {"rate": 4.0, "seed": 3}, directory)
-    pose_params = write_params("pose_node", {"autostart": True}, directory)
+    # the scene is static, so a depth frame seconds newer than the ground-truth boxes still shows them
+    pose_params = write_params("pose_node", {"autostart": True, "max_stamp_gap": 60.0}, directory)
     remaps = ["-r", "detections:=/test/detections", "-r", "depth:=/depth", "-r", "camera_info:=/camera_info"]
     with NodeProcess("vla_perception.nodes.sim_camera", ["--params-file", sim_params]) as sim, \
             NodeProcess("vla_perception.nodes.pose_node", ["--params-file", pose_params, *remaps]) as pose, \

@@ -18,7 +18,8 @@ from vla_perception.bridge.image import cv2_to_imgmsg
 def graph(tmp_path_factory, tiny_models_dir):
     directory = str(tmp_path_factory.mktemp("params"))
     sim_params = write_params("sim_camera", {"rate": 4.0, "seed": 3}, directory)
-    pose_params = write_params("pose_node", {"autostart": True, "mask_source": "clipseg", "mask_threshold": 0.0,
+    pose_params = write_params("pose_node", {"autostart": True, "max_stamp_gap": 60.0,  # a static scene
+                                             "mask_source": "clipseg", "mask_threshold": 0.0,
                                              "profile": "tiny", "device": "cpu", "threads": 1}, directory)
     remaps = ["-r", "detections:=/test/detections", "-r", "depth:=/depth", "-r", "camera_info:=/camera_info",
               "-r", "image:=/image"]

@@ -8,8 +8,9 @@ stage and reason.
 """
 from __future__ import annotations
 
+
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -74,8 +75,8 @@ def object_in_base(obj: Object3D, camera_in_base: np.ndarray) -> Object3D:
 
     rotation = Rotation.from_matrix(camera_in_base[:3, :3]) * Rotation.from_quat(obj.orientation)
     position = camera_in_base[:3, :3] @ np.asarray(obj.position) + camera_in_base[:3, 3]
-    return Object3D(obj.label, obj.score, position, rotation.as_quat(), np.asarray(obj.size), obj.num_points,
-                    obj.confidence, obj.box, dict(obj.extra))
+    return replace(obj, position=position, orientation=rotation.as_quat(), size=np.asarray(obj.size),
+                   extra=dict(obj.extra))
 
 
 def run_pick(command: str, steps: PickSteps, camera_in_base, execute: bool = False,
