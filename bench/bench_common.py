@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import os
 import platform
+import random
+import sys
 from pathlib import Path
 
+REPO_DIR = Path(__file__).resolve().parents[1]
 NOTES_HEADING = "## Notes"  # a hand-written section at the end of a report, kept by --write
 
 
@@ -26,3 +29,12 @@ def write_keeping_notes(path: Path, report: str) -> None:
     old = path.read_text() if path.exists() else ""
     notes = old[old.index(NOTES_HEADING):] if NOTES_HEADING in old else ""
     path.write_text(report + ("\n" + notes if notes else ""))
+
+
+def use_loopback_ros() -> None:
+    """DDS on loopback with a domain of its own, the one-machine Fast DDS profile, the package from this tree."""
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(30, 99)))
+    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
+                          str(REPO_DIR / "vla_perception" / "config" / "fastdds_local.xml"))
+    sys.path[:0] = [str(REPO_DIR / "vla_perception"), str(REPO_DIR / "vla_perception" / "test")]

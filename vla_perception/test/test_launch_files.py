@@ -1,6 +1,6 @@
 """The launch files, the graph they start and the RViz config, checked without launch_ros.
 
-``launch``, ``launch_ros`` and ``ros2cli`` are not installable on this machine (DESIGN.md §3),
+``launch``, ``launch_ros`` and ``ros2cli`` are not installable from PyPI on the CI machine,
 so nothing here imports them: the launch files are parsed with ``ast`` and must hand their
 bringup to the shared graph loader; the graph itself is checked against the bringup issue's
 node contract (written out below, not read from graph.yaml), against setup.py's console
