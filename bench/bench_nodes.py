@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -24,9 +25,12 @@ import time
 from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-from bench_common import use_loopback_ros  # noqa: E402
-
-use_loopback_ros()  # before rclpy or the package is imported
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(30, 99)))
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
+                      os.path.join(HERE, "..", "vla_perception", "config", "fastdds_local.xml"))
+sys.path.insert(0, os.path.join(HERE, "..", "vla_perception"))
+sys.path.insert(0, os.path.join(HERE, "..", "vla_perception", "test"))
 
 import numpy as np  # noqa: E402
 
@@ -151,7 +155,7 @@ class FramePublisher:
         self.node, self.count = node, 0
         self.sent: list[float] = []  # monotonic publish times, to show stalls of this process
         self.publisher = node.create_publisher(Image, topic, qos_profile_sensor_data)
-        self.frames = [frame(seed).tobytes() for seed in (1, 2)]  # bytes: a numpy array in msg.data is slow
+        self.frames = [frame(seed).tobytes() for seed in (1, 2)]  # bytes, never numpy arrays (docs/development.md)
 
     def publish(self) -> None:
         from sensor_msgs.msg import Image

@@ -13,7 +13,6 @@ NODES = {
     "tracker_node": "vla_perception.nodes.tracker_node:main",
     "grasp_orchestrator": "vla_perception.nodes.grasp_orchestrator:main",
     "sim_camera": "vla_perception.nodes.sim_camera:main",
-    "echo_node": "vla_perception.nodes.echo_node:main",
 }
 
 setup(

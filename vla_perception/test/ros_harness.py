@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-# Discovery takes 0.04 s or 2-3 s at random (measured here): wait generously, never sleep fixed times.
+# Discovery takes 0.04 s or 2-3 s at random (docs/development.md): wait generously, never sleep fixed times.
 DISCOVERY_TIMEOUT = 15.0
 TEST_DIR = Path(__file__).resolve().parent
 

@@ -1,13 +1,14 @@
 """The launch files, the graph they start and the RViz config, checked without launch_ros.
 
-``launch``, ``launch_ros`` and ``ros2cli`` are not installable from PyPI on the CI machine,
-so nothing here imports them: the launch files are parsed with ``ast`` and must hand their
-bringup to the shared graph loader; the graph itself is checked against the bringup issue's
-node contract (written out below, not read from graph.yaml), against setup.py's console
-scripts, the parameter files in config/ and, where a node's module exists already, the
-names its source uses. The shared launch code (bringup/ros_launch.py) is also run against
-recording stand-ins of the launch/launch_ros classes: that exercises our code paths and
-what we pass, not launch_ros itself (only a robot with ROS 2 installed can).
+``launch``, ``launch_ros`` and ``ros2cli`` may be absent (a pip-only machine), so nothing here
+imports them (test_ros2_commands.py runs the launch files with the real ``ros2 launch``): the
+launch files are parsed with ``ast`` and must hand their bringup to the shared graph loader;
+the graph itself is checked against the bringup issue's node contract (written out below, not
+read from graph.yaml), against setup.py's console scripts, the parameter files in config/ and,
+where a node's module exists already, the names its source uses. The shared launch code
+(bringup/ros_launch.py) is also run against recording stand-ins of the launch/launch_ros
+classes: that exercises our code paths and what we pass, not launch_ros itself
+(test_ros2_commands.py does).
 """
 import ast
 import re

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 SRC_DIR = Path(__file__).resolve().parents[1]
-TIMEOUT = 30.0  # discovery takes 0.04 s or 2-3 s at random (measured on the dev machine); generous on a busy machine
+TIMEOUT = 30.0  # discovery takes 0.04 s or 2-3 s at random (docs/development.md); generous on a busy machine
 
 LIFECYCLE_NODE = """
 from vla_perception.core.parameters import ParamSpec

@@ -40,8 +40,8 @@ class CameraConfig:
         """K matching pybullet's renderer, with pixel centres at integer coordinates (ROS convention).
 
         Measured by fitting K to back-projected table pixels: principal point (w/2, h/2 - 1),
-        focal length (h/2) / tan(fov/2); residual 0.002 mm (in a bottom-up row convention that
-        is "cy + 1"); tests check the result against the table plane.
+        focal length (h/2) / tan(fov/2); residual 0.002 mm. (In a bottom-up row convention that is "cy + 1";
+        tests check the result against the table plane.)
         """
         f = (self.height / 2.0) / np.tan(np.radians(self.fov_deg) / 2.0)
         k = np.array([[f, 0.0, self.width / 2.0], [0.0, f, self.height / 2.0 - 1.0], [0.0, 0.0, 1.0]])
