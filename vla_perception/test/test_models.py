@@ -2,9 +2,9 @@
 
 Each wrapper's output is compared with the library's own reference call on the same weights and image.
 """
-
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -253,10 +253,13 @@ def test_missing_weights_offline_names_fetch_command(monkeypatch, tmp_path):
     assert str(tmp_path / "hf") in message and isinstance(info.value, RuntimeError)
 
 
-def test_missing_tiny_dir_names_make_tiny(monkeypatch, tmp_path):
+def test_a_missing_tiny_model_is_built_on_first_use_and_says_so(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("VLA_PERCEPTION_MODELS", str(tmp_path / "none"))
-    with pytest.raises(ModelNotAvailableError, match="vla-perception models make-tiny"):
-        load_vlm(resolve_model_source("tiny", "blip_caption"), None, device="cpu")
+    with caplog.at_level(logging.INFO, logger="vla_perception"):
+        model = load_vlm(resolve_model_source("tiny", "blip_caption"), None, device="cpu")
+    assert model.caption(np.zeros((40, 50, 3), np.uint8), max_new_tokens=3).text is not None
+    assert sorted(path.name for path in (tmp_path / "none").iterdir()) == ["blip_caption"]  # no scratch left
+    assert any("building the missing tiny blip_caption model" in line for line in caplog.messages)
 
 
 def test_make_tiny_cli_writes_loadable_models(tmp_path):

@@ -57,8 +57,9 @@ def test_unknown_profiles_and_families_are_refused():
         resolve_model_source("default", "yolo")
 
 
-def test_missing_tiny_models_name_the_command_that_makes_them(monkeypatch, tmp_path):
-    monkeypatch.setenv("VLA_PERCEPTION_MODELS", str(tmp_path / "nothing_here"))
+def test_tiny_models_that_cannot_be_built_name_the_command_that_makes_them(monkeypatch, tmp_path):
+    (tmp_path / "a_file").write_text("")  # a tiny-model directory under a file: building there fails
+    monkeypatch.setenv("VLA_PERCEPTION_MODELS", str(tmp_path / "a_file" / "nothing_here"))
     loaders = [lambda: load_classifier(resolve_model_source("tiny", "clip"), device="cpu"),
                lambda: load_detector(resolve_model_source("tiny", "grounding_dino"), device="cpu"),
                lambda: load_vlm(resolve_model_source("tiny", "blip_caption"), None, device="cpu"),
@@ -68,7 +69,8 @@ def test_missing_tiny_models_name_the_command_that_makes_them(monkeypatch, tmp_p
     for load in loaders:
         with pytest.raises(ModelNotAvailableError) as error:
             load()
-        assert "make-tiny" in str(error.value) and str(tmp_path / "nothing_here") in str(error.value)
+        assert "make-tiny" in str(error.value) and str(tmp_path / "a_file" / "nothing_here") in str(error.value)
+        assert "network" not in str(error.value).replace("no network needed", "")
 
 
 OFFLINE_PROBE = """

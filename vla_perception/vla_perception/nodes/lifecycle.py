@@ -12,7 +12,13 @@ user's mistake comes back as ``success=false`` with a message, and the node keep
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
+import logging
+import os
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -202,6 +208,13 @@ class VlaLifecycleNode(GuardedCallbacks, LifecycleNode):
         self._latest_image: Optional[Image] = None
         self._latest_lock = threading.Lock()
         self._user_errors = user_errors()
+        # declare_specs refused invalid values; valid ones apply at once (configure reads them otherwise)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    def _apply_parameters(self, parameters) -> None:
+        if self.params is not None:
+            names = {spec.name for spec in self._specs}
+            vars(self.params).update({p.name: p.value for p in parameters if p.name in names})
 
     # ----- lifecycle -------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -328,23 +341,86 @@ class VlaLifecycleNode(GuardedCallbacks, LifecycleNode):
 
 
 def run_node(node_class, args=None) -> None:
-    """Entry point shared by the nodes: multi-threaded spin, clean exit on Ctrl-C."""
+    """Entry point shared by the nodes: multi-threaded spin; on Ctrl-C or shutdown, ``exit_fast``."""
     rclpy.init(args=args)
     node = node_class()
+    forward_python_logging(node)
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
+    exit_code = 0
     try:
         if isinstance(node, VlaLifecycleNode):
             node.autostart_if_asked()
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001 - a crash still exits fast, but non-zero (respawn:=true relies on it)
+        traceback.print_exc()
+        exit_code = 1
     finally:
-        if isinstance(node, VlaLifecycleNode) and node.active:
-            node.active = False
-            node.deactivate()
-        if isinstance(node, VlaLifecycleNode):
-            node.cleanup()
-        executor.shutdown()
+        exit_fast(node, executor, exit_code)
+
+
+EXIT_DEADLINE = 1.5  # s; ros2 launch escalates to SIGTERM after 5 s, the nodes promise 2 s
+
+
+def exit_fast(node, executor, exit_code: int = 0) -> None:
+    """Do what a robot needs on the way out, then leave without tearing the interpreter down.
+
+    Needed: stop taking work, leave the ROS graph (peers see the node go at once) and flush the
+    logs. Not needed: freeing the model, joining a worker that is mid-inference, and the interpreter's
+    teardown (garbage-collecting torch/transformers' objects and torch's atexit hooks take 2-4 s): the
+    operating system releases memory, files and the GPU when the process ends. A second SIGINT (a
+    terminal's Ctrl-C reaches the whole process group, then ros2 launch forwards another) is ignored
+    so it cannot cut this short, and a watchdog leaves anyway after EXIT_DEADLINE.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watchdog = threading.Timer(EXIT_DEADLINE, _leave, args=(exit_code, f"{node.get_name()}: cleanup took over "
+                                                                       f"{EXIT_DEADLINE} s, leaving anyway"))
+    watchdog.daemon = True
+    watchdog.start()
+    if isinstance(node, VlaLifecycleNode):
+        node.active = False  # the streaming worker and services stop producing results
+    context = node.context
+    with contextlib.suppress(Exception):
+        executor.shutdown(timeout_sec=0.0, wait_for_threads=False)  # a callback mid-inference is not awaited
         node.destroy_node()
-        rclpy.try_shutdown()
+    rclpy.try_shutdown()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # rclpy's shutdown restores Python's handler
+    with contextlib.suppress(Exception), context._lock:
+        # Flush and close ROS's log file. rclpy does it in its own shutdown, but not when a signal
+        # already shut the context down (then only static destructors at exit would, and os._exit skips those).
+        context._logging_fini()
+    _leave(exit_code)
+
+
+def _leave(exit_code: int, message: str = "") -> None:
+    if message:
+        print(message, file=sys.stderr)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with contextlib.suppress(Exception):  # C stdio buffers (rcutils' console output): os._exit skips them
+        ctypes.CDLL(None).fflush(None)
+    os._exit(exit_code)
+
+
+class _RosLogHandler(logging.Handler):
+    """Python ``logging`` of vla_perception's ROS-free core -> the node's ROS logger (console, /rosout)."""
+
+    def __init__(self, ros_logger):
+        super().__init__(logging.INFO)
+        self.ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "error" if record.levelno >= logging.ERROR else "warning" if record.levelno >= logging.WARNING \
+            else "info"
+        getattr(self.ros_logger, level)(record.getMessage())
+
+
+def forward_python_logging(node) -> None:
+    core_logger = logging.getLogger("vla_perception")
+    core_logger.setLevel(logging.INFO)
+    core_logger.propagate = False  # else warnings also reach stderr through logging's last-resort handler
+    core_logger.addHandler(_RosLogHandler(node.get_logger()))

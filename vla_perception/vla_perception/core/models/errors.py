@@ -5,7 +5,7 @@ from __future__ import annotations
 from vla_perception.core.types import VlaInputError
 
 FETCH_COMMAND = "vla-perception models fetch --profile default"
-MAKE_TINY_COMMAND = "vla-perception models make-tiny DIR"
+MAKE_TINY_COMMAND = "vla-perception models make-tiny DIR (no network needed)"
 
 
 class ImageInputError(VlaInputError):
@@ -29,6 +29,6 @@ class ModelNotAvailableError(RuntimeError):
         because = f" ({reason})" if reason else ""
         super().__init__(
             f"model {model!r} is not available{because}. Searched: {where}. "
-            f"Get it with: {command} (on a machine with network; see docs/models.md), "
+            f"Get it with: {command} (see docs/models.md), "
             f"or point the node's model parameter at a local copy."
         )

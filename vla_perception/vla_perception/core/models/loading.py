@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from vla_perception.core.models.errors import FETCH_COMMAND, MAKE_TINY_COMMAND, ModelNotAvailableError
 from vla_perception.core.models.sources import ModelSource
+
+logger = logging.getLogger(__name__)
 
 
 def offline() -> bool:
@@ -27,20 +30,31 @@ def fetch_command(source: ModelSource) -> str:
     if source.profile == "tiny":
         return MAKE_TINY_COMMAND
     command = FETCH_COMMAND + (f" --family {source.family}" if source.family in ON_REQUEST_FAMILIES else "")
-    return f"{command}  (or: {command} --dest DIR)"
+    return f"{command} on a machine with network (or: {command} --dest DIR, then copy DIR)"
 
 
 def require_local(source: ModelSource) -> Path:
-    """Raise ModelNotAvailableError when a local checkpoint is missing."""
+    """The local checkpoint's path; a missing tiny model is built first; other missing ones raise."""
     path = source.local_path
+    if path is not None and not path.exists() and source.profile == "tiny":
+        build_missing_tiny_model(source.family, path)
     if path is None or not path.exists():
-        command = (
-            MAKE_TINY_COMMAND.replace("DIR", str(path.parent))
-            if source.profile == "tiny"
-            else fetch_command(source)
-        )
+        command = fetch_command(source)
+        if source.profile == "tiny":
+            command = command.replace("DIR", str(path.parent))
         raise ModelNotAvailableError(source.model_id, [str(path)], command, "no such file or directory")
     return path
+
+
+def build_missing_tiny_model(family: str, path: Path) -> None:
+    """Profile tiny on first use: build the model (deterministic, local, seconds); failing that, leave it missing."""
+    from vla_perception.core.models.tiny import build_tiny_model
+
+    logger.info(f"building the missing tiny {family} model in {path} (random weights, no network; first use only)")
+    try:
+        build_tiny_model(family, path)
+    except OSError as error:
+        logger.warning(f"could not build the tiny {family} model in {path}: {error}")
 
 
 def not_available(source: ModelSource, error: Exception) -> ModelNotAvailableError:

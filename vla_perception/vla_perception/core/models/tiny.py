@@ -7,6 +7,8 @@ builds in well under a second. Layout: DIR/{clip,grounding_dino,owlvit,blip_capt
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -359,6 +361,20 @@ MAKERS = {
     "blip2": make_tiny_blip2,
     "hf_chat": make_tiny_hf_chat,
 }
+
+
+def build_tiny_model(family: str, path: Path) -> Path:
+    """Build one family's tiny model at ``path`` atomically: a concurrent loader sees all of it or nothing."""
+    scratch = path.parent / f".{path.name}.building-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    MAKERS[family](scratch)
+    try:
+        os.rename(scratch, path)
+    except OSError:  # another process built it first
+        shutil.rmtree(scratch, ignore_errors=True)
+        if not path.exists():
+            raise
+    return path
 
 
 def make_tiny_models(root, families=TINY_FAMILIES) -> Path:
