@@ -3,13 +3,16 @@
 Subscribes ``image`` (sensor-data QoS); publishes ``~/detections`` (Detection2DArray,
 header = the image's) and ``~/debug_image``; services ``~/detect`` and ``~/set_prompt``;
 ``~/prompt`` (std_msgs/String) and the ``prompt`` parameter change the prompt at run time.
+With vision_msgs installed and ``publish_vision_msgs`` true it also publishes the same detections
+as ``~/detections_2d`` (vision_msgs/Detection2DArray) and the prompt as ``~/label_info`` (latched).
 """
 from __future__ import annotations
 
-from rclpy.qos import QoSProfile
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import Image
-from std_msgs.msg import String
+from std_msgs.msg import Header, String
 
+from vla_perception.bridge import vision
 from vla_perception.bridge.image import cv2_to_imgmsg
 from vla_perception.bridge.messages import detections_to_msg
 from vla_perception.core.drawing import draw_detections
@@ -34,6 +37,8 @@ class DetectorNode(ModelNode):
         ParamSpec("box_threshold", 0.35, "minimum box confidence", in_range(0.0, 1.0)),
         ParamSpec("text_threshold", 0.25, "minimum phrase-token confidence (Grounding DINO)", in_range(0.0, 1.0)),
         ParamSpec("debug_image", True, "publish ~/debug_image with boxes, labels and scores drawn"),
+        ParamSpec("publish_vision_msgs", True, "also publish ~/detections_2d (vision_msgs/Detection2DArray) and "
+                  "~/label_info (vision_msgs/LabelInfo, latched) when vision_msgs is installed"),
     ]
 
     def __init__(self):
@@ -45,6 +50,15 @@ class DetectorNode(ModelNode):
         self.apply_on_change("prompt", self._apply_prompt)
         self._detections_pub = self.create_lifecycle_publisher(Detection2DArray, "~/detections", QoSProfile(depth=10))
         self._debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", QoSProfile(depth=2))
+        self._vision_pubs = None
+        if vision.available() and self.get_parameter("publish_vision_msgs").value:
+            from vision_msgs.msg import Detection2DArray as VisionDetection2DArray, LabelInfo
+
+            self._vision_pubs = (
+                self.create_lifecycle_publisher(VisionDetection2DArray, "~/detections_2d", QoSProfile(depth=10)),
+                self.create_publisher(LabelInfo, "~/label_info", QoSProfile(
+                    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)))
+            self._publish_label_info()
 
     def load_model(self, params):
         source = resolve_model_source(params.profile, params.backend, params.model or None)
@@ -58,6 +72,7 @@ class DetectorNode(ModelNode):
         self._check_prompt(prompt)
         self.prompt = prompt.strip()
         self.get_logger().info(f"prompt: {self.prompt}")
+        self._publish_label_info()
         return self.prompt
 
     def _check_prompt(self, prompt: str) -> None:
@@ -69,6 +84,12 @@ class DetectorNode(ModelNode):
         with self.model_lock:
             if self.model is not None:
                 self.model.check_prompt(prompt)
+
+    def _publish_label_info(self) -> None:
+        if self._vision_pubs is not None:
+            threshold = self.get_parameter("box_threshold").value
+            header = Header(stamp=self.get_clock().now().to_msg())
+            self._vision_pubs[1].publish(vision.label_info(prompt_phrases(self.prompt), threshold, header))
 
     def _set_prompt(self, request, response):
         text = request.prompt or " . ".join(request.labels)
@@ -91,7 +112,10 @@ class DetectorNode(ModelNode):
 
     def process_frame(self, msg: Image) -> None:
         image, header = self.image_or_latest(msg)
-        self._detections_pub.publish(self._run(image, header))
+        detections = self._run(image, header)
+        self._detections_pub.publish(detections)
+        if self._vision_pubs is not None:
+            self._vision_pubs[0].publish(vision.detections_2d(detections))
 
     def _detect(self, request, response):
         def work():

@@ -5,7 +5,9 @@ timestamp (approximate time; ``message_filters`` when importable, our synchroniz
 otherwise); publishes ``~/objects`` (header = the depth frame's) and ``~/markers``;
 service ``~/estimate`` with explicit inputs or the latest received depth and CameraInfo.
 With ``mask_source: clipseg`` it also pairs the colour ``image`` and masks each box with
-CLIPSeg before localising (the model loads at configure).
+CLIPSeg before localising (the model loads at configure). With vision_msgs installed and
+``publish_vision_msgs`` true it also publishes the objects as ``~/detections_3d``
+(vision_msgs/Detection3DArray: oriented boxes in the objects' frame).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
+from vla_perception.bridge import vision
 from vla_perception.bridge.image import imgmsg_to_cv2
 from vla_perception.bridge.markers import object_markers
 from vla_perception.bridge.messages import detections_from_msg, objects_to_msg
@@ -55,6 +58,8 @@ class PoseNode(VlaLifecycleNode):
         ParamSpec("min_mask_pixels", 20, "a CLIPSeg mask with fewer pixels is ignored and the box kept",
                   non_negative_int),
         ParamSpec("publish_markers", True, "publish ~/markers for RViz"),
+        ParamSpec("publish_vision_msgs", True, "also publish ~/detections_3d (vision_msgs/Detection3DArray) "
+                  "when vision_msgs is installed"),
     ] + [spec for spec in MODEL_PARAMS if spec.name in ("profile", "device", "threads")]
 
     def __init__(self):
@@ -70,6 +75,12 @@ class PoseNode(VlaLifecycleNode):
         self.create_service(EstimatePoses, "~/estimate", self._estimate, callback_group=self._group)
         self._objects_pub = self.create_lifecycle_publisher(Object3DArray, "~/objects", QoSProfile(depth=10))
         self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "~/markers", QoSProfile(depth=2))
+        self._vision_pub = None
+        if vision.available() and self.get_parameter("publish_vision_msgs").value:
+            from vision_msgs.msg import Detection3DArray
+
+            self._vision_pub = self.create_lifecycle_publisher(Detection3DArray, "~/detections_3d",
+                                                               QoSProfile(depth=10))
 
     def configure(self, params) -> None:
         if params.mask_source == "clipseg":
@@ -170,6 +181,8 @@ class PoseNode(VlaLifecycleNode):
         image = imgmsg_to_cv2(image_msg, "rgb8") if image_msg is not None else None
         objects_msg, _, _ = self._localise(detections_msg, depth_msg, info_msg, image)
         self._objects_pub.publish(objects_msg)
+        if self._vision_pub is not None:
+            self._vision_pub.publish(vision.detections_3d(objects_msg))
         if self.params.publish_markers:
             self._markers_pub.publish(object_markers(self._objects_for_markers(objects_msg), objects_msg.header))
 
