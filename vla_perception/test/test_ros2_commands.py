@@ -22,7 +22,9 @@ from ros_harness import RosClient, wait_for
 require_ros2_cli()
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-GRAPH_READY_TIMEOUT = 240.0  # four model nodes importing torch and loading at once on 2 shared cores
+# Readiness only (not a performance bound): four model nodes importing torch and building/loading models at
+# once on 2 cores shared with other jobs took over 240 s here at a load average of 16.
+GRAPH_READY_TIMEOUT = 600.0
 CALL_TIMEOUT = 90.0
 
 SIM_DEMO = "ros2 launch vla_perception sim_demo.launch.py profile:=tiny"
@@ -260,7 +262,8 @@ def test_manual_activation_with_ros2_lifecycle_set(tiny_models_dir):
         assert "success=False" in refused and "not active" in refused, refused
         assert "Transitioning successful" in ros2(ACTIVATE, CALL_TIMEOUT)
         assert re.search(r"^active \[3\]", ros2(GET_CLIP), re.M)
-        assert "success=True" in response_fields(ros2(CLASSIFY, CALL_TIMEOUT))
+        answered = response_fields(ros2(CLASSIFY, CALL_TIMEOUT))  # active now; no camera in this graph
+        assert "not active" not in answered and "no image received yet" in answered, answered
         assert_clean_shutdown(launch.interrupt(), {"clip_node", "grasp_orchestrator"})
     finally:
         launch.kill()
