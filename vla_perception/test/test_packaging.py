@@ -30,7 +30,7 @@ KNOWN_ROSDEP_KEYS = {
     "rclpy", "builtin_interfaces", "std_msgs", "std_srvs", "sensor_msgs", "geometry_msgs",
     "visualization_msgs", "trajectory_msgs", "lifecycle_msgs", "action_msgs", "rcl_interfaces",
     "ament_index_python", "cv_bridge", "message_filters", "tf2_ros_py", "vision_msgs", "launch",
-    "launch_ros", "moveit_py", "moveit_msgs", "shape_msgs",
+    "launch_ros", "moveit_py", "moveit_configs_utils", "moveit_msgs", "shape_msgs",
     # this repository
     "vla_perception_interfaces",
 }
