@@ -60,7 +60,8 @@ RUN_HERE = [SIM_DEMO, DETECT, CLASSIFY, CAPTION, ANSWER, ESTIMATE, SET_PROMPT, S
 # README robot commands that cannot run on a machine without real weights, MoveIt or a display (regex: why):
 NOT_RUN_HERE = {r"^ros2 launch vla_perception perception\.launch\.py image_topic:=": "real model weights and a camera",
                 r"^ros2 launch vla_perception grasp\.launch\.py$": "real model weights and a camera",
-                r"planner:=moveit|moveit_config": "moveit_py and a MoveIt config", r"^rviz2 ": "a display"}
+                r"planner:=moveit|moveit_config": "moveit_py and a MoveIt config", r"^rviz2 ": "a display",
+                r"backend:=openai|/vlm_node/ask ": "an OpenAI-compatible VLM server"}
 
 
 def readme_commands() -> list[str]:
