@@ -26,9 +26,10 @@ SOURCE_DIRS = [PACKAGE_DIR / "vla_perception", PACKAGE_DIR / "launch"]
 KNOWN_ROSDEP_KEYS = {
     # rosdep/python.yaml
     "python3-numpy", "python3-yaml", "python3-pil", "python3-scipy", "python3-pytest", "python3-psutil",
+    "python3-opencv",
     # jazzy/distribution.yaml and kilted/distribution.yaml (released in both)
     "rclpy", "builtin_interfaces", "std_msgs", "std_srvs", "sensor_msgs", "geometry_msgs",
-    "visualization_msgs", "trajectory_msgs", "lifecycle_msgs", "action_msgs", "rcl_interfaces",
+    "visualization_msgs", "diagnostic_msgs", "trajectory_msgs", "lifecycle_msgs", "action_msgs", "rcl_interfaces",
     "ament_index_python", "cv_bridge", "message_filters", "tf2_ros_py", "vision_msgs", "launch",
     "launch_ros", "moveit_py", "moveit_configs_utils", "moveit_msgs", "shape_msgs",
     # this repository
@@ -38,7 +39,7 @@ KNOWN_ROSDEP_KEYS = {
 # Python module -> rosdep key, where the two names differ.
 ROSDEP_KEY_OF_MODULE = {
     "numpy": "python3-numpy", "yaml": "python3-yaml", "PIL": "python3-pil", "scipy": "python3-scipy",
-    "tf2_ros": "tf2_ros_py", "moveit": "moveit_py",
+    "tf2_ros": "tf2_ros_py", "moveit": "moveit_py", "cv2": "python3-opencv",
 }
 # Python module -> requirements/python.txt entry: no rosdep key on every distribution, pip installs them.
 PIP_OF_MODULE = {
