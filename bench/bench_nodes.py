@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -25,12 +24,9 @@ import time
 from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(30, 99)))
-os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
-                      os.path.join(HERE, "..", "vla_perception", "config", "fastdds_local.xml"))
-sys.path.insert(0, os.path.join(HERE, "..", "vla_perception"))
-sys.path.insert(0, os.path.join(HERE, "..", "vla_perception", "test"))
+from bench_common import use_loopback_ros  # noqa: E402
+
+use_loopback_ros()  # before rclpy or the package is imported
 
 import numpy as np  # noqa: E402
 
