@@ -100,7 +100,9 @@ def assert_clean_shutdown(shutdown, nodes: set[str]) -> None:
 
 
 # ----- sim_demo: services, parameters, the pick, vision_msgs, shutdown -------------------------------------
-SIM_NODES = {"clip_node", "detector_node", "vlm_node", "pose_node", "grasp_orchestrator", "sim_camera"}
+SIM_NODES = {"clip_node", "detector_node", "vlm_node", "pose_node", "tracker_node", "grasp_orchestrator",
+             "sim_camera"}
+SIM_LIFECYCLE_NODES = 5  # all but sim_camera and the orchestrator; autostarted
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +110,7 @@ def sim_demo(tmp_path_factory):
     # As on a fresh clone: no tiny models yet, so each model node builds its own on first use.
     launch = Launch(SIM_DEMO, VLA_PERCEPTION_MODELS=str(tmp_path_factory.mktemp("no_tiny_models_yet")))
     try:
-        launch.wait_for(r"\]: active$", GRAPH_READY_TIMEOUT, count=4)  # the four lifecycle nodes (autostart)
+        launch.wait_for(r"\]: active$", GRAPH_READY_TIMEOUT, count=SIM_LIFECYCLE_NODES)
         launch.wait_for(r"\[grasp_orchestrator\]: planner:", GRAPH_READY_TIMEOUT)
         yield launch
     finally:
