@@ -32,6 +32,7 @@ from vla_perception.core.planning.base import (
 )
 from vla_perception.core.types import Object3D
 
+IK_SAFETY_TIMEOUT = 1.0  # seconds; a solve normally takes well under 10 ms
 GROUP = "panda_arm"
 TCP_FRAME = "panda_grasptarget"
 BASE_FRAME = "panda_link0"
@@ -206,8 +207,11 @@ class EmbeddedPlanner(GraspPlanner):
         from roboplan.core import CartesianConfiguration, JointConfiguration
         from roboplan.simple_ik import SimpleIk, SimpleIkOptions
 
+        # Bounded by iterations (roboplan's max_iters per restart), not by the clock: a 0.02 s limit
+        # made plans fail on a busy machine (20/30 picks at load 20) that succeed on an idle one.
+        # max_time only guards against a pathological solve.
         options = SimpleIkOptions(
-            group_name=GROUP, max_restarts=restarts, max_time=0.02, check_collisions=check_collisions
+            group_name=GROUP, max_restarts=restarts, max_time=IK_SAFETY_TIMEOUT, check_collisions=check_collisions
         )
         solver = SimpleIk(self.scene, options)
         solver.setRngSeed(seed)
