@@ -116,10 +116,16 @@ class RosClient:
         finally:
             self.node.destroy_client(client)
 
-    def collect(self, msg_type, topic: str, qos=10) -> list:
-        """Subscribe and return the (live) list that received messages are appended to."""
+    def collect(self, msg_type, topic: str, qos=10, publishers: int = 0) -> list:
+        """Subscribe and return the (live) list that received messages are appended to.
+
+        With ``publishers``, return only once that many publishers are matched: what a publisher
+        sends before it has discovered this subscription never reaches it.
+        """
         received: list = []
-        self.node.create_subscription(msg_type, topic, received.append, qos)
+        subscription = self.node.create_subscription(msg_type, topic, received.append, qos)
+        wait_for(lambda: subscription.get_publisher_count() >= publishers, DISCOVERY_TIMEOUT,
+                 f"{publishers} publisher(s) on {topic}")
         return received
 
     def close(self) -> None:

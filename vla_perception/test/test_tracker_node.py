@@ -81,8 +81,8 @@ def play(client, node):
     from vla_perception.bridge.messages import detections_to_msg
     from vla_perception_interfaces.msg import Detection2DArray
 
-    tracks = client.collect(Detection2DArray, "/tracker_node/tracks", QoSProfile(depth=100))
-    markers = client.collect(MarkerArray, "/tracker_node/markers", QoSProfile(depth=100))
+    tracks = client.collect(Detection2DArray, "/tracker_node/tracks", QoSProfile(depth=100), publishers=1)
+    markers = client.collect(MarkerArray, "/tracker_node/markers", QoSProfile(depth=100), publishers=1)
     images, detections, info = publishers(client)
     truth, headers = {}, {}
     for k in range(FRAMES):
@@ -160,7 +160,7 @@ def test_an_empty_prompt_with_no_detections_keeps_the_tracks(tracker):
     from vla_perception_interfaces.msg import Detection2DArray
 
     node, client = tracker
-    tracks = client.collect(Detection2DArray, "/tracker_node/tracks", QoSProfile(depth=100))
+    tracks = client.collect(Detection2DArray, "/tracker_node/tracks", QoSProfile(depth=100), publishers=1)
     images, detections, _ = publishers(client)
     detections.publish(Detection2DArray(header=Image().header, prompt=""))
     images.publish(frame_msg(FRAMES))
@@ -178,7 +178,7 @@ def test_a_burst_faster_than_the_tracker_is_skipped_through_not_queued(tracker):
     from vla_perception_interfaces.msg import Detection2DArray
 
     node, client = tracker
-    tracks = client.collect(Detection2DArray, "/tracker_node/tracks", QoSProfile(depth=200))
+    tracks = client.collect(Detection2DArray, "/tracker_node/tracks", QoSProfile(depth=200), publishers=1)
     images, _, _ = publishers(client)
     burst = [frame_msg(k) for k in range(FRAMES + 1, FRAMES + 121)]
     for msg in burst:  # 120 frames as fast as this process can send them
