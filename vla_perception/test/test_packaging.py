@@ -133,3 +133,16 @@ def test_every_launch_file_imports_and_describes_its_launch(launch_file):
     assert isinstance(description, LaunchDescription)
     assert {"profile", "nodes", "namespace", "activation"} <= {
         argument.name for argument in description.get_launch_arguments()}
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    lines = [line for line in lock.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(line.lower().split("==", 1) for line in lines)
+
+
+def test_the_jazzy_lock_pins_every_non_ros_package_as_the_kilted_lock_does():
+    """The two CI passes must differ only in ROS 2: a package added to one lock only breaks the other."""
+    kilted, jazzy = (_pins(REPO_DIR / "requirements" / name) for name in ("lock.txt", "lock-jazzy.txt"))
+    non_ros = {name: version for name, version in kilted.items() if not name.startswith("ros-")}
+    differing = {name: (version, jazzy.get(name)) for name, version in non_ros.items() if jazzy.get(name) != version}
+    assert not differing, f"lock.txt vs lock-jazzy.txt (kilted, jazzy): {differing}"
