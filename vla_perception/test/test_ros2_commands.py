@@ -182,7 +182,7 @@ def test_pick_with_execution_lifts_the_mug_in_the_simulator(sim_demo):
 def _same_2d(ours, theirs) -> None:
     assert theirs.header == ours.header and len(theirs.detections) == len(ours.detections)
     for mine, vision in zip(ours.detections, theirs.detections):
-        assert vision.header == ours.header and vision.id == mine.id
+        assert vision.header == ours.header and vision.id == mine.id and not mine.track_id  # untracked
         assert [r.hypothesis.class_id for r in vision.results] == [mine.label]
         assert math.isclose(vision.results[0].hypothesis.score, mine.score, rel_tol=1e-6)
         box = vision.bbox
@@ -193,7 +193,7 @@ def _same_2d(ours, theirs) -> None:
 def _same_3d(ours, theirs) -> None:
     assert theirs.header == ours.header and len(theirs.detections) == len(ours.objects)
     for mine, vision in zip(ours.objects, theirs.detections):
-        assert vision.header == ours.header and vision.id == mine.id
+        assert vision.header == ours.header and vision.id == (str(mine.track_id) if mine.track_id else mine.id)
         assert [r.hypothesis.class_id for r in vision.results] == [mine.label]
         assert math.isclose(vision.results[0].hypothesis.score, mine.score, rel_tol=1e-6)
         assert vision.results[0].pose.pose == mine.pose and vision.bbox.center == mine.pose

@@ -10,6 +10,7 @@ import pytest
 from ros_harness import NodeProcess, RosClient, wait_for, write_params
 from synthetic_scene import Patch, detections_for, render
 
+from vla_perception.bridge import vision
 from vla_perception.bridge.image import cv2_to_imgmsg
 
 RED = Patch("red", "cup", (230, 40, 40), (40, 40), seed=1)
@@ -83,6 +84,12 @@ def play(client, node):
 
     tracks = client.collect(Detection2DArray, "/tracker_node/tracks", QoSProfile(depth=100), publishers=1)
     markers = client.collect(MarkerArray, "/tracker_node/markers", QoSProfile(depth=100), publishers=1)
+    vision_tracks = []
+    if vision.available():
+        from vision_msgs.msg import Detection2DArray as VisionDetection2DArray
+
+        vision_tracks = client.collect(VisionDetection2DArray, "/tracker_node/tracks_2d", QoSProfile(depth=100),
+                                       publishers=1)
     images, detections, info = publishers(client)
     truth, headers = {}, {}
     for k in range(FRAMES):
@@ -102,7 +109,7 @@ def play(client, node):
             # reliable, so the tracker's reader has it before the next frame goes out; its executor
             # may still take that frame first, which the test allows (FIRST_TRACKED_BY)
             detections.wait_for_all_acked(Duration(seconds=5.0))
-    return tracks, markers, truth
+    return tracks, markers, truth, vision_tracks
 
 
 def answered(tracks, k, images, msg, resend_after=0.5) -> bool:
@@ -124,9 +131,14 @@ def _frame(msg):
     return int(round((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 - BASE) * FPS))
 
 
-def test_ids_stay_with_their_objects_through_a_crossing(tracker):
+@pytest.fixture(scope="module")
+def crossing(tracker):
     node, client = tracker
-    tracks, markers, truth = play(client, node)
+    return play(client, node)
+
+
+def test_ids_stay_with_their_objects_through_a_crossing(crossing):
+    tracks, markers, truth, _ = crossing
     from vla_perception.bridge.messages import box_from_msg
 
     ids = {"red": set(), "blue": set()}
@@ -152,7 +164,23 @@ def test_ids_stay_with_their_objects_through_a_crossing(tracker):
     assert {f"#{i} cup" for i in ids["red"] | ids["blue"]} <= texts
 
 
-def test_an_empty_prompt_with_no_detections_keeps_the_tracks(tracker):
+def test_vision_msgs_tracks_2d_carry_the_track_ids(crossing):
+    """vision_msgs defines Detection2D.id as what stays with an object across messages: the track id."""
+    if not vision.available():
+        pytest.skip("vision_msgs is not installed (scripts/install_ros2_tools.sh installs it)")
+    tracks, _, _, vision_tracks = crossing
+    wait_for(lambda: len(vision_tracks) >= len(tracks), 10.0, "a ~/tracks_2d message per ~/tracks message")
+    by_stamp = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in vision_tracks}
+    tracked = 0
+    for ours in tracks:
+        theirs = by_stamp[(ours.header.stamp.sec, ours.header.stamp.nanosec)]
+        assert [d.id for d in theirs.detections] == [str(d.track_id) for d in ours.detections]
+        assert [d.results[0].hypothesis.class_id for d in theirs.detections] == [d.label for d in ours.detections]
+        tracked += len(ours.detections)
+    assert tracked > 0 and all(d.id != "0" for m in vision_tracks for d in m.detections)
+
+
+def test_an_empty_prompt_with_no_detections_keeps_the_tracks(crossing, tracker):
     """Runs after the crossing: the tracker holds two tracks; an empty-prompt result must not drop them."""
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import Image
@@ -168,7 +196,7 @@ def test_an_empty_prompt_with_no_detections_keeps_the_tracks(tracker):
     assert len(next(m for m in tracks if _frame(m) == FRAMES).detections) == 2
 
 
-def test_a_burst_faster_than_the_tracker_is_skipped_through_not_queued(tracker):
+def test_a_burst_faster_than_the_tracker_is_skipped_through_not_queued(crossing, tracker):
     """Rate under load: frames arriving faster than it tracks make it jump to the newest, never lag behind.
 
     (The rate it reaches is measured by bench/bench_tracking.py.)

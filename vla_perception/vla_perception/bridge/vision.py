@@ -1,9 +1,10 @@
 """Our detection messages -> vision_msgs, what downstream ROS tools subscribe to (trackers, Foxglove, RViz).
 
 Used when vision_msgs is importable (``available()``). Field mapping:
-Detection2D: ``id``, ``bbox`` (``theta`` 0), ``results[0].hypothesis.class_id`` = our ``label`` (a string,
+Detection2D: ``id`` (the track id when tracker_node set one: vision_msgs' id is the one that stays with an
+object from message to message), ``bbox`` (``theta`` 0), ``results[0].hypothesis.class_id`` = our ``label`` (a string,
 the prompt phrase), ``.score`` = our ``score``, header = the source image's.
-Detection3D: ``id``, ``results[0].hypothesis`` as above, ``results[0].pose.pose`` and ``bbox.center`` = our
+Detection3D: ``id`` (likewise), ``results[0].hypothesis`` as above, ``results[0].pose.pose`` and ``bbox.center`` = our
 ``pose`` (the oriented box's centre), ``bbox.size`` = our ``size``, header = the array's (its frame).
 LabelInfo: ``class_map`` = the prompt's phrases numbered 0..n-1 (vision_msgs' ids are uint16 there; the
 detections carry the phrase itself as class_id), ``threshold`` = the box threshold.
@@ -15,6 +16,10 @@ import importlib.util
 
 def available() -> bool:
     return importlib.util.find_spec("vision_msgs") is not None
+
+
+def _vision_id(ours) -> str:
+    return str(ours.track_id) if ours.track_id else ours.id
 
 
 def _hypothesis(label: str, score: float, pose=None):
@@ -33,7 +38,7 @@ def detections_2d(msg):
 
     out = Detection2DArray(header=msg.header)
     for detection in msg.detections:
-        converted = Detection2D(header=msg.header, id=detection.id,
+        converted = Detection2D(header=msg.header, id=_vision_id(detection),
                                 results=[_hypothesis(detection.label, detection.score)])
         box = converted.bbox
         box.center.position.x, box.center.position.y = detection.bbox.center_x, detection.bbox.center_y
@@ -48,7 +53,8 @@ def detections_3d(msg):
 
     out = Detection3DArray(header=msg.header)
     for obj in msg.objects:
-        converted = Detection3D(header=msg.header, id=obj.id, results=[_hypothesis(obj.label, obj.score, obj.pose)])
+        converted = Detection3D(header=msg.header, id=_vision_id(obj),
+                                results=[_hypothesis(obj.label, obj.score, obj.pose)])
         converted.bbox.center, converted.bbox.size = obj.pose, obj.size
         out.detections.append(converted)
     return out

@@ -4,7 +4,9 @@ Subscribes ``image`` (sensor-data QoS), ``detections`` (detector_node's Detectio
 for markers only, ``camera_info``. Every frame moves the tracks by optical flow and publishes
 ``~/tracks`` (Detection2DArray, header = the frame's; each detection carries ``track_id`` and
 ``detection_age``), ``~/markers`` (the boxes on the plane ``marker_depth`` metres in front of
-the camera, labelled ``#id label``) and ``~/debug_image``. The algorithm is :mod:`vla_perception.core.tracking`.
+the camera, labelled ``#id label``), ``~/debug_image`` and, with vision_msgs installed,
+``~/tracks_2d`` (vision_msgs/Detection2DArray, ``id`` = the track id).
+The algorithm is :mod:`vla_perception.core.tracking`.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
+from vla_perception.bridge import vision
 from vla_perception.bridge.image import cv2_to_imgmsg, imgmsg_to_cv2
 from vla_perception.bridge.markers import track_markers
 from vla_perception.bridge.messages import detections_from_msg, tracks_to_msg
@@ -95,6 +98,8 @@ class TrackerNode(VlaLifecycleNode):
         ParamSpec("marker_depth", 1.0, "metres in front of the camera where ~/markers draws the boxes",
                   in_range(0.01, 100.0)),
         ParamSpec("debug_image", False, "publish ~/debug_image with the tracks' ids, labels and scores drawn"),
+        ParamSpec("publish_vision_msgs", True, "also publish ~/tracks_2d (vision_msgs/Detection2DArray, id = the "
+                  "track id) when vision_msgs is installed"),
     ]
 
     def __init__(self):
@@ -108,6 +113,12 @@ class TrackerNode(VlaLifecycleNode):
         self._tracks_pub = self.create_lifecycle_publisher(Detection2DArray, "~/tracks", QoSProfile(depth=10))
         self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "~/markers", QoSProfile(depth=2))
         self._debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", QoSProfile(depth=2))
+        self._vision_pub = None
+        if vision.available() and self.get_parameter("publish_vision_msgs").value:
+            from vision_msgs.msg import Detection2DArray as VisionDetection2DArray
+
+            self._vision_pub = self.create_lifecycle_publisher(VisionDetection2DArray, "~/tracks_2d",
+                                                               QoSProfile(depth=10))
 
     def configure(self, params) -> None:
         self.tracker = HybridTracker(tracker_params(params))
@@ -161,7 +172,10 @@ class TrackerNode(VlaLifecycleNode):
 
     def _publish(self, tracks, header, image, prompt) -> None:
         size = (image.shape[1], image.shape[0])
-        self._tracks_pub.publish(tracks_to_msg(tracks, header, size, prompt, self._model_id))
+        tracks_msg = tracks_to_msg(tracks, header, size, prompt, self._model_id)
+        self._tracks_pub.publish(tracks_msg)
+        if self._vision_pub is not None:
+            self._vision_pub.publish(vision.detections_2d(tracks_msg))
         if self.params.publish_markers and self._camera is not None:
             camera = self._camera.scaled_to(*size)
             self._markers_pub.publish(track_markers(tracks, camera, header, self.params.marker_depth))
