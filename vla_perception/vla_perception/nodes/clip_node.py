@@ -87,9 +87,7 @@ class ClipNode(ModelNode):
     # classification
     def _run(self, image, header, labels=None, boxes=None) -> list[Classification]:
         with self.model_lock:
-            if self.model is None:
-                raise VlaInputError("no model loaded: configure the node first")
-            results = self.model.classify(image, labels or self.labels, boxes or None)
+            results = self.loaded_model().classify(image, labels or self.labels, boxes or None)
             model_id = self.model.model_id  # read under the lock: a cleanup may free the model next
         return [self._to_msg(result, header, model_id) for result in results]
 

@@ -99,9 +99,7 @@ class DetectorNode(ModelNode):
     # detection
     def _run(self, image, header, prompt=None, box_threshold=0.0, text_threshold=0.0):
         with self.model_lock:
-            if self.model is None:
-                raise VlaInputError("no model loaded: configure the node first")
-            result = self.model.detect(image, prompt or self.prompt,
+            result = self.loaded_model().detect(image, prompt or self.prompt,
                                        box_threshold=box_threshold or self.params.box_threshold,
                                        text_threshold=text_threshold or self.params.text_threshold)
         msg = detections_to_msg(result.detections, header, (image.shape[1], image.shape[0]), result.prompt,

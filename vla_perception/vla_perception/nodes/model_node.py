@@ -17,6 +17,7 @@ from sensor_msgs.msg import Image
 
 from vla_perception.core.latest_worker import LatestOnlyWorker
 from vla_perception.core.parameters import ParamSpec, device_name, in_range, non_negative_int, positive_int
+from vla_perception.core.types import VlaInputError
 from vla_perception.nodes.lifecycle import VlaLifecycleNode
 
 def known_profile(value: str):
@@ -84,6 +85,16 @@ class ModelNode(VlaLifecycleNode):
             if self.model is not None and hasattr(self.model, "close"):
                 self.model.close()
             self.model = None
+
+    def loaded_model(self):
+        """The model, for a request that is running; hold ``model_lock`` while using it.
+
+        A request accepted while the node was active can start after a deactivate and cleanup
+        have unloaded the model: the caller is told the node is not active (any more).
+        """
+        if self.model is None:
+            raise VlaInputError(f"{self.get_name()} is not active (no model loaded): configure and activate it")
+        return self.model
 
     # streaming
     def _on_image(self, msg: Image) -> None:

@@ -78,11 +78,6 @@ class VlmNode(ModelNode):
                                 caption_model=params.caption_model, vqa_model=params.vqa_model,
                                 device=params.device, threads=params.threads, endpoint=endpoint)
 
-    def _model(self):
-        if self.model is None:
-            raise VlaInputError("no model loaded: configure the node first")
-        return self.model
-
     def _tokens(self, requested: int, default: int) -> int:
         if requested and TOKENS(requested):
             raise VlaInputError(f"max_new_tokens={requested}: {TOKENS(requested)}")
@@ -91,7 +86,7 @@ class VlmNode(ModelNode):
     def process_frame(self, msg: Image) -> None:
         image, _ = self.image_or_latest(msg)
         with self.model_lock:
-            result = self._model().caption(image, self.params.caption_prefix, self.params.caption_max_new_tokens)
+            result = self.loaded_model().caption(image, self.params.caption_prefix, self.params.caption_max_new_tokens)
         self._caption_pub.publish(String(data=result.text))
 
     def _caption(self, request, response):
@@ -99,7 +94,7 @@ class VlmNode(ModelNode):
             image, _ = self.image_or_latest(request.image)
             tokens = self._tokens(request.max_new_tokens, self.params.caption_max_new_tokens)
             with self.model_lock:
-                result = self._model().caption(image, request.prefix, tokens)
+                result = self.loaded_model().caption(image, request.prefix, tokens)
             response.caption, response.inference_time = result.text, float(result.inference_time)
 
         return self.answer(response, work)
@@ -109,7 +104,7 @@ class VlmNode(ModelNode):
             image, _ = self.image_or_latest(request.image)
             tokens = self._tokens(request.max_new_tokens, self.params.answer_max_new_tokens)
             with self.model_lock:
-                result = self._model().answer(image, request.question, tokens)
+                result = self.loaded_model().answer(image, request.question, tokens)
             response.answer, response.inference_time = result.text, float(result.inference_time)
 
         return self.answer(response, work)
@@ -120,7 +115,7 @@ class VlmNode(ModelNode):
             tokens = self._tokens(request.max_new_tokens, self.params.ask_max_new_tokens)
             schema = parse_schema(request.json_schema) if request.json_schema.strip() else None
             with self.model_lock:
-                result = self._model().ask(image, request.prompt, tokens, schema)
+                result = self.loaded_model().ask(image, request.prompt, tokens, schema)
             response.answer, response.inference_time = result.text, float(result.inference_time)
 
         return self.answer(response, work)
