@@ -82,7 +82,8 @@ class CallbackGuard:
             try:
                 return callback(*args, **kwargs)
             except Exception as error:  # noqa: BLE001 - the point of the guard: nothing leaves the executor
-                self.record(where, error)
+                if self._node.context.ok():  # after shutdown, a callback still running fails on the closed context
+                    self.record(where, error)
                 return on_error(error, *args)
 
         return guarded
