@@ -1,6 +1,7 @@
 """What the bench scripts share: a description of the machine and writing a report that keeps its notes."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import random
@@ -38,3 +39,19 @@ def use_loopback_ros() -> None:
     os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
                           str(REPO_DIR / "vla_perception" / "config" / "fastdds_local.xml"))
     sys.path[:0] = [str(REPO_DIR / "vla_perception"), str(REPO_DIR / "vla_perception" / "test")]
+
+
+def write_full_size_clip(directory: Path) -> Path:
+    """Save a random-weight ViT-B/32 as open_clip_config.json + open_clip_model.safetensors (local-dir)."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("ViT-B-32", pretrained=None)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"model_cfg": open_clip.get_model_config("ViT-B-32"), "preprocess_cfg": {}}
+    (directory / "open_clip_config.json").write_text(json.dumps(config))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              str(directory / "open_clip_model.safetensors"))
+    return directory

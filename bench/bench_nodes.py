@@ -5,16 +5,15 @@
     (``ClipClassifier.classify`` in this process, same weights, same frame). Calls alternate between
     the two so both see the same load on the machine. Tiny profile and full-size ViT-B/32 with random
     weights (saved in open_clip's local-dir format and passed as the node's ``model`` parameter).
-(b) Streaming: clip_node (tiny profile) fed 640x480 rgb8 frames by a publisher in this process;
-    result age (arrival at this client - the frame's header stamp) against the median inference time
-    the node reports, and the node's resident memory after 100 and after 5,000 frames.
+(b) Streaming: clip_node (tiny, then full-size) fed 640x480 rgb8 frames by a publisher in this process at
+    30 Hz, then 90 Hz: results per second, and result age (arrival at this client - the frame's header
+    stamp) against the median inference time the node reports; the node's resident memory.
 
     PYTHONPATH=vla_perception nice .venv/bin/python bench/bench_nodes.py [--write docs/node_benchmark.md]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -31,7 +30,7 @@ use_loopback_ros()  # before rclpy or the package is imported
 import numpy as np  # noqa: E402
 
 from vla_perception.core.models import load_classifier, resolve_model_source  # noqa: E402
-from bench_common import machine, write_keeping_notes  # noqa: E402
+from bench_common import machine, write_full_size_clip, write_keeping_notes  # noqa: E402
 
 LABELS = ["cup", "bottle", "duck", "cube"]
 WIDTH, HEIGHT = 640, 480
@@ -39,22 +38,6 @@ WIDTH, HEIGHT = 640, 480
 
 def frame(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-
-
-def write_full_size_clip(directory: Path) -> Path:
-    """Save a random-weight ViT-B/32 as open_clip_config.json + open_clip_model.safetensors (local-dir)."""
-    import open_clip
-    import torch
-    from safetensors.torch import save_file
-
-    torch.manual_seed(0)
-    model = open_clip.create_model("ViT-B-32", pretrained=None)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = {"model_cfg": open_clip.get_model_config("ViT-B-32"), "preprocess_cfg": {}}
-    (directory / "open_clip_config.json").write_text(json.dumps(config))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-              str(directory / "open_clip_model.safetensors"))
-    return directory
 
 
 # ----- processes ------------------------------------------------------------------------------------
@@ -172,12 +155,26 @@ class FramePublisher:
             time.sleep(max(0.0, next_time - time.monotonic()))
 
 
-def streaming(ros, seconds: float, rate: float, total_frames: int, fast_rate: float, models_root: str,
+def phase_stats(rate: float, frames: int, results: list, sent: list) -> dict:
+    """Figures of one streaming phase: results (age, inference time, arrival) for ``frames`` at ``rate``."""
+    ages = [age for age, _, _ in results] or [float("nan")]
+    inference = [seconds for _, seconds, _ in results] or [float("nan")]
+    gaps = np.diff(sent)
+    span = sent[-1] - sent[0] if len(sent) > 1 else float("nan")
+    return {"rate": rate, "frames": frames, "results": len(results), "result_rate": len(results) / span,
+            "age_median": statistics.median(ages), "age_p95": float(np.percentile(ages, 95)),
+            "inference_median": statistics.median(inference),
+            "inference_p95": float(np.percentile(inference, 95)),
+            "achieved_rate": len(gaps) / float(np.sum(gaps)), "max_gap": float(np.max(gaps))}
+
+
+def streaming(ros, label: str, model_param: str, phases: list[tuple[float, float]], models_root: str,
               directory: str) -> dict:
+    """clip_node fed 640x480 frames at each (rate Hz, seconds) phase in turn; figures per phase and RSS."""
     from vla_perception_interfaces.msg import Classification
 
-    name = "bench_clip_stream"
-    node = start_clip_node(name, {"profile": "tiny", "stream": True}, models_root, directory)
+    name = f"bench_clip_stream_{label}"
+    node = start_clip_node(name, {"profile": "tiny", "model": model_param, "stream": True}, models_root, directory)
     results: list[tuple[float, float, float]] = []  # (arrival - stamp, inference time, arrival)
 
     def on_result(msg: Classification) -> None:
@@ -185,51 +182,44 @@ def streaming(ros, seconds: float, rate: float, total_frames: int, fast_rate: fl
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         results.append((arrival - stamp, msg.inference_time, arrival))
 
-    ros.node.create_subscription(Classification, f"/{name}/classification", on_result, 50)
+    subscription = ros.node.create_subscription(Classification, f"/{name}/classification", on_result, 50)
     publisher = FramePublisher(ros.node, "/image")
+    stats = []
     try:
         from vla_perception.bridge.image import cv2_to_imgmsg
         from vla_perception_interfaces.srv import Classify
 
         wait_until_active(ros, f"/{name}/classify", Classify.Request(image=cv2_to_imgmsg(frame(), "rgb8")))
-        deadline = time.monotonic() + 30.0  # the subscription must see frames before counting starts
+        deadline = time.monotonic() + 60.0  # the subscription must see frames before counting starts
         while not results and time.monotonic() < deadline:
             publisher.publish()
-            time.sleep(1.0 / rate)
+            time.sleep(1.0 / phases[0][0])
         if not results:
-            raise TimeoutError(f"no results on /{name}/classification after 30 s of frames")
-        publisher.count = 0
-        results.clear()
-        publisher.sent.clear()
-        publisher.run(rate, 100)
-        rss_100 = rss_mib(node.process.pid)
-        publisher.run(rate, int(seconds * rate))
-        time.sleep(0.5)
-        window = list(results)
-        streamed = publisher.count
-        gaps = np.diff(publisher.sent)
-        publisher.run(fast_rate, total_frames)
-        time.sleep(1.0)
-        rss_total = rss_mib(node.process.pid)
+            raise TimeoutError(f"no results on /{name}/classification after 60 s of frames")
+        time.sleep(1.0)  # the result of a warm-up frame still in flight
+        rss_start, total = rss_mib(node.process.pid), 0
+        for rate, seconds in phases:
+            results.clear()
+            publisher.count, publisher.sent = 0, []
+            publisher.run(rate, int(seconds * rate))
+            time.sleep(max(0.5, 2 * (statistics.median(r[1] for r in results) if results else 0.5)))
+            stats.append(phase_stats(rate, publisher.count, list(results), publisher.sent))
+            total += publisher.count
+            print(label, stats[-1], flush=True)
+        rss_end = rss_mib(node.process.pid)
         alive = node.alive()
     finally:
+        ros.node.destroy_subscription(subscription)
+        ros.node.destroy_publisher(publisher.publisher)
         node.stop()
-    ages = [age for age, _, _ in window]
-    inference = [seconds_ for _, seconds_, _ in window]
-    return {"rate": rate, "seconds": seconds, "frames": streamed, "results": len(window),
-            "age_median": statistics.median(ages), "age_p95": float(np.percentile(ages, 95)),
-            "inference_median": statistics.median(inference),
-            "inference_p95": float(np.percentile(inference, 95)),
-            "achieved_rate": len(gaps) / float(np.sum(gaps)), "max_gap": float(np.max(gaps)),
-            "rss_100": rss_100, "rss_total": rss_total,
-            "total_frames": total_frames, "fast_rate": fast_rate, "alive": alive,
-            "total_results": len(results)}
+    return {"label": label, "phases": stats, "rss_start": rss_start, "rss_end": rss_end, "frames_total": total,
+            "alive": alive}
 
 
 # ----- report ---------------------------------------------------------------------------------------
 
 
-def report(overheads: list[dict], stream: dict, args) -> str:
+def report(overheads: list[dict], streams: list[dict], args) -> str:
     lines = ["# Node benchmark", "", f"Machine: {machine()}; torch threads: default (0) in node and bench.",
              "", "## (a) clip_node overhead: `~/classify` round trip vs the model call alone", "",
              "One 640x480 rgb8 frame in the request, 4 labels, whole-frame classification. Round trip: "
@@ -251,48 +241,50 @@ def report(overheads: list[dict], stream: dict, args) -> str:
               "shared 2-core machine hits both sides alike; (2) compares two processes whose timings "
               "scatter independently under that load (a 4 ms tiny call took 3 ms or 12 ms at random), "
               "so it is the noisier one.", ""]
-    s = stream
-    lines += ["## (b) Streaming: clip_node, tiny profile, 640x480 rgb8 frames", "",
-              f"{s['frames']} frames published at {s['rate']:.0f} Hz ({s['seconds']:.0f} s), then more at "
-              f"{s['fast_rate']:.0f} Hz up to {s['total_frames']} frames in all (to reach 5,000 sooner). "
-              "Result age = arrival of `~/classification` at the bench - the frame's header stamp "
-              "(same machine clock).", "",
-              "| figure | value |", "|---|---:|",
-              f"| results in the {s['rate']:.0f} Hz window | {s['results']} of {s['frames']} frames |",
-              f"| publish rate achieved / longest gap between two frames | {s['achieved_rate']:.1f} Hz / "
-              f"{s['max_gap'] * 1000:.0f} ms |",
-              f"| inference time (node-reported) median / p95 | {s['inference_median'] * 1000:.1f} / "
-              f"{s['inference_p95'] * 1000:.1f} ms |",
-              f"| result age median | {s['age_median'] * 1000:.1f} ms "
-              f"(x{s['age_median'] / s['inference_median']:.1f} inference) |",
-              f"| result age p95 | {s['age_p95'] * 1000:.1f} ms (x{s['age_p95'] / s['inference_median']:.1f} "
-              "inference) |",
-              f"| node RSS after 100 frames | {s['rss_100']:.0f} MiB |",
-              f"| node RSS after {s['total_frames']} frames | {s['rss_total']:.0f} MiB "
-              f"({s['rss_total'] - s['rss_100']:+.0f} MiB) |",
-              f"| results in the {s['fast_rate']:.0f} Hz phase | {s['total_results'] - s['results']} of "
-              f"{s['total_frames'] - s['frames']} frames |",
-              f"| node still running | {'yes' if s['alive'] else 'NO'} |", "",
-              "## Reproduce", "", "```",
+    lines += ["## (b) Streaming: clip_node fed 640x480 rgb8 frames at 30 Hz, then 90 Hz", "",
+              "A publisher in the bench process sends frames at each rate in turn to one running node; "
+              "result age = arrival of `~/classification` at the bench - the frame's header stamp (same "
+              "machine clock). Result rate = results received / publishing time of the phase. "
+              "Goals: result rate at 90 Hz >= rate at 30 Hz; at 30 Hz, median age <= 1.5x median "
+              "inference for the full-size model.", "",
+              "| model | input Hz (achieved) | frames | results | results/s | inference median / p95 ms "
+              "| age median ms (x inference) | age p95 ms | longest publish gap ms |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for stream in streams:
+        for ph in stream["phases"]:
+            lines.append(f"| {stream['label']} | {ph['rate']:.0f} ({ph['achieved_rate']:.1f}) | {ph['frames']} | "
+                         f"{ph['results']} | {ph['result_rate']:.1f} | {ph['inference_median'] * 1000:.1f} / "
+                         f"{ph['inference_p95'] * 1000:.1f} | {ph['age_median'] * 1000:.1f} "
+                         f"(x{ph['age_median'] / ph['inference_median']:.2f}) | {ph['age_p95'] * 1000:.1f} | "
+                         f"{ph['max_gap'] * 1000:.0f} |")
+    lines += ["", "| model | frames in all | node RSS after warm-up -> at the end | node still running |",
+              "|---|---:|---:|---|"]
+    for stream in streams:
+        lines.append(f"| {stream['label']} | {stream['frames_total']} | {stream['rss_start']:.0f} -> "
+                     f"{stream['rss_end']:.0f} MiB ({stream['rss_end'] - stream['rss_start']:+.0f}) | "
+                     f"{'yes' if stream['alive'] else 'NO'} |")
+    lines += ["", "## Reproduce", "", "```",
               "PYTHONPATH=vla_perception nice .venv/bin/python bench/bench_nodes.py "
               f"--tiny-calls {args.tiny_calls} --full-calls {args.full_calls} "
-              f"--stream-seconds {args.stream_seconds:.0f} --write docs/node_benchmark.md", "```", "",
-              "Benchmark figures, not tests: other jobs shared the 2-core machine (load average about 5 "
-              "during this run), so treat times as indicative."]
+              f"--tiny-seconds {args.tiny_seconds:.0f} --full-seconds {args.full_seconds:.0f} "
+              "--write docs/node_benchmark.md", "```", "",
+              f"Benchmark figures, not tests: other jobs shared the 2-core machine (load average "
+              f"{args.load_before} before this run, {os.getloadavg()[0]:.1f} at its end), so treat times as "
+              "indicative."]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tiny-calls", type=int, default=50)
-    parser.add_argument("--full-calls", type=int, default=20)
-    parser.add_argument("--stream-seconds", type=float, default=60.0)
-    parser.add_argument("--stream-rate", type=float, default=30.0)
-    parser.add_argument("--total-frames", type=int, default=5000)
-    parser.add_argument("--fast-rate", type=float, default=90.0, help="rate after the timed window")
+    parser.add_argument("--tiny-calls", type=int, default=50, help="overhead calls, tiny model (0: skip)")
+    parser.add_argument("--full-calls", type=int, default=20, help="overhead calls, full-size model (0: skip)")
+    parser.add_argument("--tiny-seconds", type=float, default=30.0, help="tiny model: seconds per input rate")
+    parser.add_argument("--full-seconds", type=float, default=30.0, help="full-size model: seconds per input rate")
+    parser.add_argument("--rates", type=float, nargs="+", default=[30.0, 90.0], help="input rates, in turn")
     parser.add_argument("--write", help="also write the report to this markdown file")
     args = parser.parse_args()
+    args.load_before = f"{os.getloadavg()[0]:.1f}"
     from ros_harness import RosClient
 
     from vla_perception.core.models.tiny import make_tiny_models
@@ -303,17 +295,20 @@ def main() -> int:
         full = f"local-dir:{write_full_size_clip(Path(root) / 'vit_b32_random')}"
         ros = RosClient("bench_nodes")
         try:
-            overheads = [overhead(ros, "bench_clip_tiny", "", "tiny", args.tiny_calls, root, root)]
-            print(overheads[-1], flush=True)
-            overheads.append(overhead(ros, "bench_clip_full", full, "tiny", args.full_calls, root, root))
-            overheads[-1]["name"] = "bench_clip_full (ViT-B/32, random)"
-            print(overheads[-1], flush=True)
-            stream = streaming(ros, args.stream_seconds, args.stream_rate, args.total_frames, args.fast_rate,
-                               root, root)
-            print(stream, flush=True)
+            overheads = []
+            if args.tiny_calls:
+                overheads.append(overhead(ros, "bench_clip_tiny", "", "tiny", args.tiny_calls, root, root))
+                print(overheads[-1], flush=True)
+            if args.full_calls:
+                overheads.append(overhead(ros, "bench_clip_full", full, "tiny", args.full_calls, root, root))
+                overheads[-1]["name"] = "bench_clip_full (ViT-B/32, random)"
+                print(overheads[-1], flush=True)
+            streams = [streaming(ros, "tiny", "", [(rate, args.tiny_seconds) for rate in args.rates], root, root),
+                       streaming(ros, "full", full, [(rate, args.full_seconds) for rate in args.rates], root, root)]
+            streams[-1]["label"] = "full (ViT-B/32, random)"
         finally:
             ros.close()
-    text = report(overheads, stream, args)
+    text = report(overheads, streams, args)
     print("\n" + text)
     if args.write:
         write_keeping_notes(Path(args.write), text)

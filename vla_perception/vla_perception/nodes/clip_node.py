@@ -57,7 +57,8 @@ class ClipNode(ModelNode):
 
     def load_model(self, params):
         source = resolve_model_source(params.profile, "clip", params.model or None)
-        model = load_classifier(source, device=params.device, threads=params.threads, templates=params.templates)
+        model = load_classifier(source, device=params.device, threads=params.threads, templates=params.templates,
+                                runtime=params.runtime, precision=params.precision)
         model.check_labels(self.labels)  # labels set before this model loaded must fit it too
         return model
 

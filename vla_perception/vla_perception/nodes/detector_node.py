@@ -62,7 +62,8 @@ class DetectorNode(ModelNode):
 
     def load_model(self, params):
         source = resolve_model_source(params.profile, params.backend, params.model or None)
-        model = load_detector(source, backend=params.backend, device=params.device, threads=params.threads)
+        model = load_detector(source, backend=params.backend, device=params.device, threads=params.threads,
+                              runtime=params.runtime, precision=params.precision)
         model.check_prompt(self.prompt)  # a prompt set before this model loaded must fit it too
         return model
 

@@ -65,6 +65,9 @@ class VlmNode(ModelNode):
         self._caption_pub = self.create_lifecycle_publisher(String, "~/caption", QoSProfile(depth=10))
 
     def load_model(self, params):
+        from vla_perception.core.models.accelerated import check_torch_only  # imports torch
+
+        check_torch_only(params.backend, params.runtime, params.precision)
         endpoint = None
         if params.backend == "openai":
             endpoint = EndpointSettings(

@@ -7,7 +7,8 @@ Public API (what the nodes use)::
     source = resolve_model_source("default" | "tiny", "clip" | "grounding_dino" | "owlvit"
                                   | "blip_caption" | "blip_vqa" | "clipseg" | "blip2" | "hf_chat",
                                   override=None or hub id / local path)
-    clf = load_classifier(source, device="auto", threads=0, templates=["a photo of a {}"])
+    clf = load_classifier(source, device="auto", threads=0, templates=["a photo of a {}"],
+                          runtime="torch" | "onnxruntime" | "openvino" | "auto", precision="auto" | "fp32" | "int8")
     clf.classify(rgb_uint8_hxwx3, labels, boxes=None) -> list[ClassificationResult]
     det = load_detector(source, backend="grounding_dino" | "owlvit", device="auto", threads=0)
     det.detect(image, "red cup . blue bottle" or ["red cup", ...], box_threshold=0.35,
@@ -38,21 +39,25 @@ from vla_perception.core.models.results import ClassificationResult, DetectionRe
 from vla_perception.core.models.sources import FAMILIES, ModelSource, resolve_model_source
 
 
-def load_classifier(source, device="auto", threads=0, templates=None):
+def load_classifier(source, device="auto", threads=0, templates=None, runtime="torch", precision="auto"):
     from vla_perception.core.models.clip import load_classifier as load
 
-    return load(source, device=device, threads=threads, templates=templates)
+    return load(source, device=device, threads=threads, templates=templates, runtime=runtime, precision=precision)
 
 
-def load_detector(source, backend="grounding_dino", device="auto", threads=0):
+def load_detector(source, backend="grounding_dino", device="auto", threads=0, runtime="torch", precision="auto"):
+    from vla_perception.core.models.accelerated import check_torch_only
     from vla_perception.core.models.detector import load_detector as load
 
+    check_torch_only(backend, runtime, precision)
     return load(source, backend=backend, device=device, threads=threads)
 
 
-def load_vlm(caption_source, vqa_source, device="auto", threads=0):
+def load_vlm(caption_source, vqa_source, device="auto", threads=0, runtime="torch", precision="auto"):
+    from vla_perception.core.models.accelerated import check_torch_only
     from vla_perception.core.models.vlm import load_vlm as load
 
+    check_torch_only("blip_caption", runtime, precision)
     return load(caption_source, vqa_source, device=device, threads=threads)
 
 

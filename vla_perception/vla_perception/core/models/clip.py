@@ -2,6 +2,7 @@
 
 Text embeddings are kept in an LRU cache keyed by (labels, templates), so a frame with a label set
 seen before only runs the image tower. Crops of several boxes go through the image tower in one batch.
+Both towers can run on ONNX Runtime or OpenVINO (``runtime``, see accelerated.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from vla_perception.core.models.accelerated import Part, RuntimeSettings, accelerate, weights_hash
 from vla_perception.core.models.checks import check_image, check_labels, check_length, check_text, crop_bounds
 from vla_perception.core.models.errors import ModelNotAvailableError, TextInputError
 from vla_perception.core.models.loading import as_source, fetch_command, hf_cache_dir, offline, require_local
@@ -48,6 +50,24 @@ class ClipClassifier:
         self.context_length = int(getattr(model, "context_length", 77))
         self.cache_size = cache_size
         self._text_cache: OrderedDict = OrderedDict()
+        self.encode_image, self.encode_text = ImageTower(model), TextTower(model)
+        self.runtime_name = "torch"
+
+    def accelerate(self, settings: RuntimeSettings) -> str:
+        """Run both towers under ``settings`` (exported and cached at this call); returns the runtime used."""
+        weights = weights_hash(self.model)
+        pixels = torch.zeros(1, 3, *self.image_size(), device=self.runtime.device, dtype=self.runtime.dtype)
+        tokens = self.tokenizer(["a photo of a cup"]).to(self.runtime.device)
+        self.encode_image, image_runtime = accelerate(ImageTower(self.model), [pixels], IMAGE_PART, settings,
+                                                      self.runtime.device, weights)
+        self.encode_text, text_runtime = accelerate(TextTower(self.model), [tokens], TEXT_PART, settings,
+                                                    self.runtime.device, weights)
+        self.runtime_name = image_runtime if image_runtime == text_runtime else f"{image_runtime}+{text_runtime}"
+        return self.runtime_name
+
+    def image_size(self) -> tuple[int, int]:
+        size = getattr(self.model.visual, "image_size", 224)
+        return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
 
     def close(self) -> None:
         self.model, self._text_cache = None, OrderedDict()
@@ -75,7 +95,7 @@ class ClipClassifier:
             self._check_prompt_length(prompt)
         tokens = self.tokenizer(prompts).to(self.runtime.device)
         with torch.inference_mode():
-            features = self.model.encode_text(tokens).float()
+            features = self.encode_text(tokens).float()
         features = features / features.norm(dim=-1, keepdim=True)
         features = features.reshape(len(labels), len(self.templates), -1).mean(dim=1)
         embeddings = features / features.norm(dim=-1, keepdim=True)
@@ -106,7 +126,7 @@ class ClipClassifier:
         with Stopwatch() as watch:
             text = self.text_embeddings(labels)
             with torch.inference_mode():
-                features = self.model.encode_image(self.image_batch(image, boxes)).float()
+                features = self.encode_image(self.image_batch(image, boxes)).float()
                 features = features / features.norm(dim=-1, keepdim=True)
                 probs = (
                     (self.model.logit_scale.exp().float() * features @ text.T).softmax(dim=-1).cpu().numpy()
@@ -126,6 +146,24 @@ class ClipClassifier:
     def warm_up(self) -> None:
         self.classify(np.zeros((32, 32, 3), np.uint8), ["object"])
         self._text_cache.clear()
+
+
+class ImageTower(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixels)
+
+
+class TextTower(ImageTower):
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(tokens)
+
+
+IMAGE_PART = Part("clip_image", ["pixels"], ["features"], {"pixels": {0: "batch"}, "features": {0: "batch"}})
+TEXT_PART = Part("clip_text", ["tokens"], ["features"], {"tokens": {0: "prompts"}, "features": {0: "prompts"}})
 
 
 def create_open_clip(source: ModelSource, runtime: Runtime):
@@ -164,13 +202,15 @@ def clip_cache_path(source: ModelSource) -> str:
 
 
 def load_classifier(
-    source, device: str = "auto", threads: int = 0, templates: Optional[Sequence[str]] = None
+    source, device: str = "auto", threads: int = 0, templates: Optional[Sequence[str]] = None,
+    runtime: str = "torch", precision: str = "auto",
 ) -> ClipClassifier:
     source = as_source(source, "clip")
-    runtime = make_runtime(device, threads)
-    model, preprocess, tokenizer = create_open_clip(source, runtime)
+    torch_runtime = make_runtime(device, threads)
+    model, preprocess, tokenizer = create_open_clip(source, torch_runtime)
     classifier = ClipClassifier(
-        model, preprocess, tokenizer, runtime, source.model_id, templates or DEFAULT_TEMPLATES
+        model, preprocess, tokenizer, torch_runtime, source.model_id, templates or DEFAULT_TEMPLATES
     )
+    classifier.accelerate(RuntimeSettings(runtime, precision, threads))
     classifier.warm_up()
     return classifier
