@@ -33,6 +33,7 @@ from vla_perception.core.models import load_classifier, resolve_model_source  # 
 from bench_common import machine, write_full_size_clip, write_keeping_notes  # noqa: E402
 
 LABELS = ["cup", "bottle", "duck", "cube"]
+IMAGE_TOPIC = "/bench_camera/image"  # not /image, which a simulator running beside the bench may publish on
 WIDTH, HEIGHT = 640, 480
 
 
@@ -53,7 +54,8 @@ def start_clip_node(name: str, params: dict, models_root: str, directory: str):
 
     base = {"autostart": True, "device": "cpu", "threads": 0, "labels": LABELS}
     path = write_params(name, {**base, **params}, directory)
-    return NodeProcess("vla_perception.nodes.clip_node", ["-r", f"__node:={name}", "--params-file", path],
+    return NodeProcess("vla_perception.nodes.clip_node",
+                       ["-r", f"__node:={name}", "-r", f"image:={IMAGE_TOPIC}", "--params-file", path],
                        name=name, env=node_env(models_root))
 
 
@@ -183,7 +185,7 @@ def streaming(ros, label: str, model_param: str, phases: list[tuple[float, float
         results.append((arrival - stamp, msg.inference_time, arrival))
 
     subscription = ros.node.create_subscription(Classification, f"/{name}/classification", on_result, 50)
-    publisher = FramePublisher(ros.node, "/image")
+    publisher = FramePublisher(ros.node, IMAGE_TOPIC)
     stats = []
     try:
         from vla_perception.bridge.image import cv2_to_imgmsg

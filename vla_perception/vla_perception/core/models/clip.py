@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from vla_perception.core.models.accelerated import Part, RuntimeSettings, accelerate, weights_hash
+from vla_perception.core.models.accelerated import Part, RuntimeSettings, accelerate, check_runtime, weights_hash
 from vla_perception.core.models.checks import check_image, check_labels, check_length, check_text, crop_bounds
 from vla_perception.core.models.errors import ModelNotAvailableError, TextInputError
 from vla_perception.core.models.loading import as_source, fetch_command, hf_cache_dir, offline, require_local
@@ -55,7 +55,7 @@ class ClipClassifier:
 
     def accelerate(self, settings: RuntimeSettings) -> str:
         """Run both towers under ``settings`` (exported and cached at this call); returns the runtime used."""
-        weights = weights_hash(self.model)
+        weights = None if check_runtime(settings.runtime) == "torch" else weights_hash(self.model)  # reads every weight
         pixels = torch.zeros(1, 3, *self.image_size(), device=self.runtime.device, dtype=self.runtime.dtype)
         tokens = self.tokenizer(["a photo of a cup"]).to(self.runtime.device)
         self.encode_image, image_runtime = accelerate(ImageTower(self.model), [pixels], IMAGE_PART, settings,
