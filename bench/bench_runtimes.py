@@ -7,11 +7,11 @@ from other jobs on the machine hits every variant alike; each table gives median
 ratio of eager torch fp32's median to the variant's (> 1: faster), and parity with eager torch fp32 on
 the same inputs (for int8: *agreement* with fp32 on random weights, not accuracy).
 
-Families measured: CLIP ViT-B/32 (image tower alone on a preprocessed 224x224 batch of 1, and the
-whole ``classify`` call on a 640x480 frame with 4 cached labels).
+Families measured: CLIP, the tests' tiny model and ViT-B/32 (image tower alone on a preprocessed batch
+of 1, and the whole ``classify`` call on a 640x480 frame with 4 cached labels).
 
     PYTHONPATH=vla_perception nice .venv/bin/python bench/bench_runtimes.py [--rounds 10]
-        [--write docs/runtime_benchmark.md]
+        [--sizes tiny full] [--write docs/runtime_benchmark.md]
 """
 from __future__ import annotations
 
@@ -35,6 +35,19 @@ from bench_common import machine, write_full_size_clip, write_keeping_notes  # n
 LABELS = ["cup", "bottle", "duck", "cube"]
 VARIANTS = [("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), ("torch", "int8"),
             ("onnxruntime", "int8")]
+
+
+def tiny_clip(root: Path) -> tuple[str, Path]:
+    from vla_perception.core.models.tiny import make_tiny_clip
+
+    return "CLIP tiny (the tests' 1-layer model: plumbing cost, not a model's)", make_tiny_clip(root / "tiny_clip")
+
+
+def full_clip(root: Path) -> tuple[str, Path]:
+    return "CLIP ViT-B/32 (open_clip)", write_full_size_clip(root / "vit_b32_random")
+
+
+CLIP_MODELS = {"tiny": tiny_clip, "full": full_clip}
 
 
 def frame(seed: int) -> np.ndarray:
@@ -123,7 +136,7 @@ def report(tables: dict, args) -> str:
     lines = ["# Runtime benchmark", "",
              f"Machine: {machine()}; {args.threads} threads per runtime; load average {args.load_before} "
              f"before the run, {os.getloadavg()[0]:.1f} at its end (the machine is shared).", "",
-             "Random full-size weights, so parity columns compare numbers, not recognition. "
+             "Random weights, so parity columns compare numbers, not recognition. "
              "'x eager' = eager torch fp32 median / this variant's median, from the same run with calls "
              "alternating between variants. int8 rows: *agreement* with fp32, not accuracy. "
              "Configure: loading plus export into an empty cache (first), then loading again from the "
@@ -132,7 +145,7 @@ def report(tables: dict, args) -> str:
         lines += [f"## {title}", "", *table, ""]
     lines += ["## Reproduce", "", "```",
               f"PYTHONPATH=vla_perception nice .venv/bin/python bench/bench_runtimes.py --rounds {args.rounds} "
-              f"--threads {args.threads} --write docs/runtime_benchmark.md", "```"]
+              f"--threads {args.threads} --sizes {' '.join(args.sizes)} --write docs/runtime_benchmark.md", "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -140,19 +153,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sizes", nargs="+", choices=sorted(CLIP_MODELS), default=["tiny", "full"],
+                        help="CLIP models to measure, in turn")
     parser.add_argument("--write", help="also write the report to this markdown file")
     args = parser.parse_args()
     args.load_before = f"{os.getloadavg()[0]:.1f}"
     tables = {}
     with tempfile.TemporaryDirectory() as root:
         os.environ["VLA_PERCEPTION_CACHE"] = str(Path(root) / "compiled")
-        model_dir = write_full_size_clip(Path(root) / "vit_b32_random")
-        loaded = load_variants(model_dir, args.threads, VARIANTS)
-        figures = clip_rounds(loaded, args.rounds)
-        tables["CLIP ViT-B/32 (open_clip), random weights, 640x480 frame, 4 labels"] = clip_table(loaded, figures)
-        print(json.dumps({f"{k[0]}/{k[1]}": {"tower_ms": statistics.median(v["tower"]) * 1000,
-                                            "classify_ms": statistics.median(v["classify"]) * 1000}
-                          for k, v in figures.items()}, indent=1), flush=True)
+        for size in args.sizes:
+            title, model_dir = CLIP_MODELS[size](Path(root))
+            loaded = load_variants(model_dir, args.threads, VARIANTS)
+            figures = clip_rounds(loaded, args.rounds)
+            tables[f"{title}, random weights, 640x480 frame, 4 labels"] = clip_table(loaded, figures)
+            print(title, json.dumps({f"{k[0]}/{k[1]}": {"tower_ms": statistics.median(v["tower"]) * 1000,
+                                                        "classify_ms": statistics.median(v["classify"]) * 1000}
+                                     for k, v in figures.items()}, indent=1), flush=True)
     text = report(tables, args)
     print("\n" + text)
     if args.write:

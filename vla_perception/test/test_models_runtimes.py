@@ -15,7 +15,15 @@ from vla_perception.core.types import Box2D
 
 LABELS = ["cup", "duck", "red bottle"]
 BOXES = [Box2D(0, 0, 80, 60), Box2D(40, 30, 160, 120), Box2D(10, 70, 90, 118)]
-ACCELERATED = [runtime for runtime in ("onnxruntime", "openvino") if accelerated.installed(runtime)]
+
+
+def needs(runtime: str):
+    """``runtime`` as a test parameter that skips, naming the install, where the runtime is absent."""
+    reason = f"{runtime} not installed: {accelerated.INSTALL_HINT[runtime]}"
+    return pytest.param(runtime, marks=pytest.mark.skipif(not accelerated.installed(runtime), reason=reason))
+
+
+ACCELERATED = [needs("onnxruntime"), needs("openvino")]
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +110,8 @@ def test_tensorrt_without_cuda_is_a_clear_error(tiny_models_dir):
         clip(tiny_models_dir, runtime="tensorrt")
 
 
-@pytest.mark.skipif("onnxruntime" not in ACCELERATED, reason="onnxruntime not installed (requirements/python.txt)")
+@pytest.mark.skipif(not accelerated.installed("onnxruntime"),
+                    reason=f"onnxruntime not installed: {accelerated.INSTALL_HINT['onnxruntime']}")
 def test_failed_export_is_an_error_unless_runtime_is_auto(tiny_models_dir, monkeypatch):
     def failing_export(*args, **kwargs):
         raise RuntimeError("Exporting the operator 'aten::made_up' to ONNX is not supported")
@@ -115,7 +124,7 @@ def test_failed_export_is_an_error_unless_runtime_is_auto(tiny_models_dir, monke
     assert fallback.classify(image(), LABELS)[0].best_label in LABELS
 
 
-@pytest.mark.parametrize("runtime", ["torch"] + ACCELERATED[:1])
+@pytest.mark.parametrize("runtime", ["torch", needs("onnxruntime")])
 def test_int8_quantises_the_linear_layers(tiny_models_dir, runtime, cache_dir):
     fp32 = clip(tiny_models_dir, runtime=runtime)
     int8 = clip(tiny_models_dir, runtime=runtime, precision="int8")

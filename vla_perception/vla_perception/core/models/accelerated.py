@@ -31,8 +31,8 @@ PRECISIONS = ("auto", "fp32", "int8")
 CACHE_ENV = "VLA_PERCEPTION_CACHE"
 CACHE_DEFAULT = "~/.cache/vla_perception/compiled"
 INSTALL_HINT = {
-    "onnxruntime": "pip install onnxruntime onnx (pinned in requirements/python.txt)",
-    "openvino": "pip install openvino onnx (pinned in requirements/python.txt)",
+    "onnxruntime": "pip install onnxruntime onnx (make setup installs the pins of requirements/lock.txt)",
+    "openvino": "pip install openvino onnx (make setup installs the pins of requirements/lock.txt)",
 }
 log = logging.getLogger(__name__)
 
