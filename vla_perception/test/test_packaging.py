@@ -46,6 +46,7 @@ PIP_OF_MODULE = {
     "torch": "torch", "torchvision": "torchvision", "open_clip": "open_clip_torch",
     "transformers": "transformers", "huggingface_hub": "transformers", "safetensors": "safetensors",
     "pybullet": "pybullet", "pybullet_data": "pybullet", "pybullet_utils": "pybullet", "roboplan": "roboplan",
+    "onnx": "onnx", "onnxruntime": "onnxruntime", "openvino": "openvino",
 }
 
 
