@@ -10,7 +10,7 @@ import pytest
 
 from vla_perception.core.models import load_classifier, resolve_model_source
 from vla_perception.core.models import accelerated
-from vla_perception.core.models.accelerated import AccelerationError
+from vla_perception.core.models.errors import AccelerationError
 from vla_perception.core.types import Box2D
 
 LABELS = ["cup", "duck", "red bottle"]

@@ -20,6 +20,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from vla_perception.core.latest_worker import LatestOnlyWorker
+from vla_perception.core.models.checks import PRECISIONS, RUNTIMES
 from vla_perception.core.parameters import ParamSpec, device_name, in_range, non_negative_int, one_of, positive_int
 from vla_perception.core.types import VlaInputError
 from vla_perception.nodes.lifecycle import VlaLifecycleNode
@@ -57,9 +58,9 @@ MODEL_PARAMS = [
     ParamSpec("runtime", "torch", "inference runtime: torch; onnxruntime or openvino (CPU, CLIP only so far; "
               "exported once at configure into a cache); tensorrt (CUDA, not built in); auto (onnxruntime "
               "where supported and installed, else torch)",
-              one_of("torch", "onnxruntime", "openvino", "tensorrt", "auto")),
+              one_of(*RUNTIMES)),
     ParamSpec("precision", "auto", "auto (fp16 on CUDA, fp32 on the CPU), fp32, or int8 (CPU opt-in: "
-              "dynamic quantisation of the linear layers)", one_of("auto", "fp32", "int8")),
+              "dynamic quantisation of the linear layers)", one_of(*PRECISIONS)),
     ParamSpec("process_every_n", 1, "run the model on every n-th streamed frame", positive_int),
     ParamSpec("max_rate", 0.0, "at most this many streamed inferences per second; 0: no limit",
               in_range(0.0, 1000.0)),

@@ -65,7 +65,7 @@ class VlmNode(ModelNode):
         self._caption_pub = self.create_lifecycle_publisher(String, "~/caption", QoSProfile(depth=10))
 
     def load_model(self, params):
-        from vla_perception.core.models.accelerated import check_torch_only  # imports torch
+        from vla_perception.core.models.checks import check_torch_only
 
         check_torch_only(params.backend, params.runtime, params.precision)
         endpoint = None

@@ -46,7 +46,7 @@ def load_classifier(source, device="auto", threads=0, templates=None, runtime="t
 
 
 def load_detector(source, backend="grounding_dino", device="auto", threads=0, runtime="torch", precision="auto"):
-    from vla_perception.core.models.accelerated import check_torch_only
+    from vla_perception.core.models.checks import check_torch_only
     from vla_perception.core.models.detector import load_detector as load
 
     check_torch_only(backend, runtime, precision)
@@ -54,7 +54,7 @@ def load_detector(source, backend="grounding_dino", device="auto", threads=0, ru
 
 
 def load_vlm(caption_source, vqa_source, device="auto", threads=0, runtime="torch", precision="auto"):
-    from vla_perception.core.models.accelerated import check_torch_only
+    from vla_perception.core.models.checks import check_torch_only
     from vla_perception.core.models.vlm import load_vlm as load
 
     check_torch_only("blip_caption", runtime, precision)

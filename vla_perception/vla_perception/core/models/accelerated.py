@@ -26,8 +26,9 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-RUNTIMES = ("auto", "torch", "onnxruntime", "openvino", "tensorrt")
-PRECISIONS = ("auto", "fp32", "int8")
+from vla_perception.core.models.checks import check_precision, check_runtime
+from vla_perception.core.models.errors import AccelerationError
+
 CACHE_ENV = "VLA_PERCEPTION_CACHE"
 CACHE_DEFAULT = "~/.cache/vla_perception/compiled"
 INSTALL_HINT = {
@@ -35,10 +36,6 @@ INSTALL_HINT = {
     "openvino": "pip install openvino onnx (make setup installs the pins of requirements/lock.txt)",
 }
 log = logging.getLogger(__name__)
-
-
-class AccelerationError(RuntimeError):
-    """A runtime that was asked for cannot run this model: not installed, no CUDA, or the export failed."""
 
 
 @dataclass(frozen=True)
@@ -59,20 +56,6 @@ class RuntimeSettings:
     runtime: str = "torch"
     precision: str = "auto"
     threads: int = 0
-
-
-def check_runtime(runtime: str) -> str:
-    name = (runtime or "torch").strip().lower()
-    if name not in RUNTIMES:
-        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-    return name
-
-
-def check_precision(precision: str) -> str:
-    name = (precision or "auto").strip().lower()
-    if name not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    return name
 
 
 def installed(runtime: str) -> bool:
@@ -101,27 +84,6 @@ def resolve_runtime(runtime: str, device: torch.device) -> str:
         if not installed(name):
             raise AccelerationError(f"runtime {name!r} is not installed: {INSTALL_HINT[name]}")
     return name
-
-
-# Families without an exported path yet, and why (see docs/runtime_benchmark.md).
-TORCH_ONLY = {
-    "grounding_dino": "not exported yet in this version",
-    "owlvit": "not exported yet in this version",
-    "blip_caption": "not exported yet in this version (generation loop with a KV cache)",
-    "blip_vqa": "not exported yet in this version (generation loop with a KV cache)",
-    "clipseg": "not exported yet in this version",
-}
-
-
-def check_torch_only(family: str, runtime: str, precision: str) -> None:
-    """For a family that runs on torch only: accept torch/auto and fp32/auto, else one clear error."""
-    name, precision = check_runtime(runtime), check_precision(precision)
-    if name not in ("torch", "auto"):
-        reason = TORCH_ONLY.get(family, "not exported yet in this version")
-        raise AccelerationError(f"runtime {name!r} is not supported for {family}: {reason} "
-                                "(use runtime:=torch or auto)")
-    if precision == "int8":
-        raise AccelerationError(f"precision 'int8' is not supported for {family} yet (use precision:=auto)")
 
 
 def weights_hash(module: torch.nn.Module) -> str:

@@ -6,7 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
-from vla_perception.core.models.errors import ImageInputError, TextInputError, TextTooLongError
+from vla_perception.core.models.errors import AccelerationError, ImageInputError, TextInputError, TextTooLongError
 from vla_perception.core.types import Box2D
 
 MIN_IMAGE_SIDE = 8  # pixels; smaller frames are almost certainly a bug upstream
@@ -80,3 +80,43 @@ def check_max_new_tokens(value: int) -> int:
     if not is_int or not 1 <= int(value) <= MAX_NEW_TOKENS_LIMIT:
         raise TextInputError(f"max_new_tokens must be an integer in 1..{MAX_NEW_TOKENS_LIMIT}, got {value!r}")
     return int(value)
+
+
+# The runtime parameter of the model nodes (core/models/accelerated.py runs them); no torch needed here.
+RUNTIMES = ("auto", "torch", "onnxruntime", "openvino", "tensorrt")
+PRECISIONS = ("auto", "fp32", "int8")
+
+
+def check_runtime(runtime: str) -> str:
+    name = (runtime or "torch").strip().lower()
+    if name not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    return name
+
+
+def check_precision(precision: str) -> str:
+    name = (precision or "auto").strip().lower()
+    if name not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return name
+
+
+# Families without an exported path yet, and why (see docs/runtime_benchmark.md).
+TORCH_ONLY = {
+    "grounding_dino": "not exported yet in this version",
+    "owlvit": "not exported yet in this version",
+    "blip_caption": "not exported yet in this version (generation loop with a KV cache)",
+    "blip_vqa": "not exported yet in this version (generation loop with a KV cache)",
+    "clipseg": "not exported yet in this version",
+}
+
+
+def check_torch_only(family: str, runtime: str, precision: str) -> None:
+    """For a family that runs on torch only: accept torch/auto and fp32/auto, else one clear error."""
+    name, precision = check_runtime(runtime), check_precision(precision)
+    if name not in ("torch", "auto"):
+        reason = TORCH_ONLY.get(family, "not exported yet in this version")
+        raise AccelerationError(f"runtime {name!r} is not supported for {family}: {reason} "
+                                "(use runtime:=torch or auto)")
+    if precision == "int8":
+        raise AccelerationError(f"precision 'int8' is not supported for {family} yet (use precision:=auto)")

@@ -13,8 +13,9 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from vla_perception.core.models.accelerated import Part, RuntimeSettings, accelerate, check_runtime, weights_hash
-from vla_perception.core.models.checks import check_image, check_labels, check_length, check_text, crop_bounds
+from vla_perception.core.models.accelerated import Part, RuntimeSettings, accelerate, weights_hash
+from vla_perception.core.models.checks import (check_image, check_labels, check_length, check_runtime, check_text,
+                                               crop_bounds)
 from vla_perception.core.models.errors import ModelNotAvailableError, TextInputError
 from vla_perception.core.models.loading import as_source, fetch_command, hf_cache_dir, offline, require_local
 from vla_perception.core.models.results import ClassificationResult

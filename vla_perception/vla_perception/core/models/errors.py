@@ -32,3 +32,7 @@ class ModelNotAvailableError(RuntimeError):
             f"Get it with: {command} (see docs/models.md), "
             f"or point the node's model parameter at a local copy."
         )
+
+
+class AccelerationError(RuntimeError):
+    """A runtime that was asked for cannot run this model: not installed, no CUDA, or the export failed."""
