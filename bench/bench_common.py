@@ -32,6 +32,13 @@ def write_keeping_notes(path: Path, report: str) -> None:
     path.write_text(report + ("\n" + notes if notes else ""))
 
 
+def print_and_write(report: str, path: str | None) -> None:
+    """Print ``report``; with ``path`` (the benches' --write) also write it there, keeping its notes."""
+    print("\n" + report)
+    if path:
+        write_keeping_notes(Path(path), report)
+
+
 def use_loopback_ros() -> None:
     """DDS on loopback with a domain of its own, the one-machine Fast DDS profile, the package from this tree."""
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"

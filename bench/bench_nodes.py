@@ -30,7 +30,7 @@ use_loopback_ros()  # before rclpy or the package is imported
 import numpy as np  # noqa: E402
 
 from vla_perception.core.models import load_classifier, resolve_model_source  # noqa: E402
-from bench_common import machine, write_full_size_clip, write_keeping_notes  # noqa: E402
+from bench_common import machine, print_and_write, write_full_size_clip  # noqa: E402
 
 LABELS = ["cup", "bottle", "duck", "cube"]
 IMAGE_TOPIC = "/bench_camera/image"  # not /image, which a simulator running beside the bench may publish on
@@ -311,9 +311,7 @@ def main() -> int:
         finally:
             ros.close()
     text = report(overheads, streams, args)
-    print("\n" + text)
-    if args.write:
-        write_keeping_notes(Path(args.write), text)
+    print_and_write(text, args.write)
     return 0
 
 

@@ -26,7 +26,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,7 +45,7 @@ from vla_perception.core.types import Detection  # noqa: E402
 from vla_perception.sim.grasp_execution import LIFTED_MIN_HEIGHT, execute_grasp  # noqa: E402
 from vla_perception.sim.objects import MESH_KINDS, random_objects  # noqa: E402
 from vla_perception.sim.scene import CameraConfig, TabletopScene  # noqa: E402
-from bench_common import machine, write_keeping_notes  # noqa: E402
+from bench_common import machine, print_and_write  # noqa: E402
 
 MIN_VISIBLE_PIXELS = 50  # sim_camera.MIN_VISIBLE_PIXELS: what its ~/ground_truth counts as visible
 DEPTH_MAX_RANGE = 5.0  # pose_node's max_range default
@@ -427,9 +426,7 @@ def main() -> int:
               f"Wall time of this run: {time.monotonic() - started:.0f} s. Benchmark figures, not tests: "
               "other jobs shared the machine, so treat the times as indicative."]
     report = "\n".join(lines) + "\n"
-    print("\n" + report)
-    if args.write:
-        write_keeping_notes(Path(args.write), report)
+    print_and_write(report, args.write)
     return 0
 
 

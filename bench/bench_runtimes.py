@@ -30,7 +30,7 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 
-from bench_common import machine, write_full_size_clip, write_keeping_notes  # noqa: E402
+from bench_common import machine, print_and_write, write_full_size_clip  # noqa: E402
 
 LABELS = ["cup", "bottle", "duck", "cube"]
 VARIANTS = [("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), ("torch", "int8"),
@@ -170,9 +170,7 @@ def main() -> int:
                                                         "classify_ms": statistics.median(v["classify"]) * 1000}
                                      for k, v in figures.items()}, indent=1), flush=True)
     text = report(tables, args)
-    print("\n" + text)
-    if args.write:
-        write_keeping_notes(Path(args.write), text)
+    print_and_write(text, args.write)
     return 0
 
 

@@ -24,7 +24,7 @@ from bench_common import use_loopback_ros  # noqa: E402
 
 use_loopback_ros()  # before rclpy or the package is imported
 
-from bench_common import machine, write_keeping_notes  # noqa: E402
+from bench_common import machine, print_and_write  # noqa: E402
 
 NODES = ["clip_node", "detector_node", "vlm_node", "pose_node", "grasp_orchestrator", "sim_camera"]
 WINDOW = 30.0  # s between samples
@@ -181,9 +181,7 @@ def main() -> None:
             supervisor.kill()
         log.close()
     report = make_report(rows, args)
-    print(report)
-    if args.write:
-        write_keeping_notes(Path(args.write), report)
+    print_and_write(report, args.write)
 
 
 def format_row(row) -> str:

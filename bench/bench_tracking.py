@@ -42,7 +42,7 @@ use_loopback_ros()  # before rclpy or the package is imported
 
 import numpy as np  # noqa: E402
 
-from bench_common import machine, write_keeping_notes  # noqa: E402
+from bench_common import machine, print_and_write  # noqa: E402
 from vla_perception.core.types import Box2D, Detection  # noqa: E402
 from vla_perception.sim.moving import SCENES, MovingSequence, render_sequence  # noqa: E402
 
@@ -338,9 +338,7 @@ def main() -> None:
             process.kill()
             process.wait()
     text = report(results, args, sequences)
-    print(text)
-    if args.write:
-        write_keeping_notes(Path(args.write), text)
+    print_and_write(text, args.write)
 
 
 if __name__ == "__main__":
