@@ -12,7 +12,7 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from vla_perception.core.models.checks import MAX_NEW_TOKENS_LIMIT
+from vla_perception.core.models.checks import MAX_NEW_TOKENS_LIMIT, check_torch_only
 from vla_perception.core.models.json_answers import parse_schema
 from vla_perception.core.models.vlm_backends import BACKENDS, load_vlm_backend
 from vla_perception.core.models.vlm_openai import EndpointSettings
@@ -65,8 +65,6 @@ class VlmNode(ModelNode):
         self._caption_pub = self.create_lifecycle_publisher(String, "~/caption", QoSProfile(depth=10))
 
     def load_model(self, params):
-        from vla_perception.core.models.checks import check_torch_only
-
         check_torch_only(params.backend, params.runtime, params.precision)
         endpoint = None
         if params.backend == "openai":
