@@ -20,3 +20,11 @@ def test_highlight_adds_a_white_frame_and_colours_are_stable():
     drawn = draw_detections(image, [Detection("duck", 0.5, Box2D(40, 40, 100, 100))], highlight=0)
     assert tuple(drawn[70, 37]) == (255, 255, 255)
     assert label_colour("duck") == label_colour("duck") != label_colour("cup")
+
+
+def test_a_box_under_a_pixel_tall_or_wide_is_drawn_not_refused():
+    """Regression (fuzz suite): detect on a 1-pixel-tall image failed drawing its debug image."""
+    image = np.zeros((1, 5, 3), np.uint8)
+    drawn = draw_detections(image, [Detection("cup", 0.9, Box2D(0.0, 0.0, 5.0, 0.6)),
+                                    Detection("duck", 0.9, Box2D(2.0, 0.0, 2.4, 1.0))])
+    assert drawn.shape == image.shape and drawn.any()

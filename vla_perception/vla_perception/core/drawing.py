@@ -28,7 +28,8 @@ def draw_detections(image: np.ndarray, detections: list[Detection], highlight: i
     for index, detection in enumerate(detections):
         box = detection.box
         colour = label_colour(detection.label)
-        corners = [box.x_min, box.y_min, box.x_max - 1, box.y_max - 1]
+        # max corner exclusive; a box under a pixel wide or tall (a 1-pixel image) is drawn one pixel wide
+        corners = [box.x_min, box.y_min, max(box.x_min, box.x_max - 1), max(box.y_min, box.y_max - 1)]
         if index == highlight:
             draw.rectangle([c + d for c, d in zip(corners, (-3, -3, 3, 3))], outline=(255, 255, 255),
                            width=line_width + 2)
