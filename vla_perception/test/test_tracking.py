@@ -163,6 +163,20 @@ def test_frames_out_of_order_are_ignored():
     assert tracker.tracked_objects()[0].box == boxes["red"]
 
 
+def test_one_frame_stamped_in_the_future_does_not_freeze_the_tracker():
+    """Regression (fuzz suite): a frame stamped 2038 made every later frame "out of order" for good."""
+    tracker = HybridTracker()
+    image, boxes = render([(RED, (40, 100))])
+    assert tracker.add_frame(image, 10.0)
+    tracker.add_detections(detections_for(boxes, [RED]), 10.0)
+    assert tracker.add_frame(image, 2.0**31)
+    assert tracker.add_frame(image, 10.0 + DT) and tracker.counts["clock_jumps"] == 1
+    assert tracker.tracked_objects() == []  # started over: the old tracks belonged to the other clock
+    tracker.add_detections(detections_for(boxes, [RED]), 10.0 + DT)
+    (track,) = tracker.tracked_objects()
+    assert track.box == boxes["red"] and track.track_id == 2  # ids are never reused
+
+
 def test_late_detection_is_placed_on_its_own_frame_and_carried_forward():
     tracker = HybridTracker()
     for k in range(40):  # the detector ran on frame 10; its result arrives at frame 39

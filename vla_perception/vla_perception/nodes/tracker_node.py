@@ -163,9 +163,12 @@ class TrackerNode(VlaLifecycleNode):
             self.get_logger().warning(f"frame skipped: {error}", throttle_duration_sec=5.0)
             return
         with self._lock:
+            jumps = self.tracker.counts["clock_jumps"]
             if not self.tracker.add_frame(image, stamp_seconds(msg)):
                 self.get_logger().warning("frame older than the last one ignored", throttle_duration_sec=5.0)
                 return
+            if self.tracker.counts["clock_jumps"] != jumps:
+                self.get_logger().warning("frame stamp jumped back by more than history_time: tracking started over")
             tracks = self.tracker.tracked_objects()
             prompt = self.tracker.prompt
         self._publish(tracks, msg.header, image, prompt)

@@ -140,10 +140,17 @@ class HybridTracker:
         return self._frames[-1].size if self._frames else None
 
     def add_frame(self, image_rgb: np.ndarray, stamp: float) -> bool:
-        """Move every followed track into this frame. False (frame ignored) when not newer than the last."""
+        """Move every followed track into this frame. False (frame ignored) when not newer than the last.
+
+        A frame more than ``history_time`` older than the newest is a clock jump (a bag replayed from
+        its start, a restarted simulator, or one frame stamped far in the future before it): the
+        tracker starts over from it instead of ignoring every frame until the clock catches up.
+        """
         if self._frames and stamp <= self._frames[-1].stamp:
-            self.counts["out_of_order_frames"] += 1
-            return False
+            if self._frames[-1].stamp - stamp <= self.params.history_time:
+                self.counts["out_of_order_frames"] += 1
+                return False
+            self._start_over()
         frame = self._make_frame(image_rgb, stamp)
         if self._frames and frame.size != self._frames[-1].size:
             self._restart_on_new_size(frame)
@@ -232,6 +239,13 @@ class HybridTracker:
         self._frames.clear()
         self._pending = None
         self.counts["size_changes"] += 1
+
+    def _start_over(self) -> None:
+        """Forget frames, tracks and a pending result; new tracks keep getting new ids."""
+        self._frames.clear()
+        self.tracks = []
+        self._pending = None
+        self.counts["clock_jumps"] += 1
 
     def _followed(self) -> list[Track]:
         return [t for t in self.tracks if t.state != TrackState.LOST]
