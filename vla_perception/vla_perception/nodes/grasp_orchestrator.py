@@ -216,7 +216,12 @@ class GraspOrchestrator(GuardedNode):
 
         Taking the lock here, not in execute, makes accept/reject atomic: a burst of goals
         gets one accept and fast rejects, never several accepts queued behind the lock.
+        A timeout that is negative or not finite is rejected: it would mean "no timeout".
         """
+        if not (math.isfinite(goal_request.timeout) and goal_request.timeout >= 0.0):
+            self.get_logger().warning(f"rejected a Pick goal with timeout {goal_request.timeout}: must be >= 0 "
+                                      "(0: the per-stage timeouts)", throttle_duration_sec=5.0)
+            return GoalResponse.REJECT
         return GoalResponse.ACCEPT if self._busy.acquire(blocking=False) else GoalResponse.REJECT
 
     def _execute_pick(self, goal_handle):
