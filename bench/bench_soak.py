@@ -26,26 +26,41 @@ use_loopback_ros()  # before rclpy or the package is imported
 
 from bench_common import machine, print_and_write  # noqa: E402
 
-NODES = ["clip_node", "detector_node", "vlm_node", "pose_node", "grasp_orchestrator", "sim_camera"]
+NODES = ["clip_node", "detector_node", "vlm_node", "pose_node", "tracker_node", "grasp_orchestrator", "sim_camera"]
 WINDOW = 30.0  # s between samples
 TOPICS = {"image": "/sim_camera/image", "detections": "/detector_node/detections",
-          "classification": "/clip_node/classification", "objects": "/pose_node/objects"}
+          "classification": "/clip_node/classification", "objects": "/pose_node/objects",
+          "tracks": "/tracker_node/tracks"}
 
 
 def node_pids(root_pid: int) -> dict[str, int]:
-    """{node: pid} of the node processes below ``root_pid`` (by their ``vla_perception.nodes.X`` module)."""
-    found = {}
+    """{node: pid} of the node processes below ``root_pid`` (by their ``vla_perception.nodes.X`` module).
+
+    Only descendants: on a shared machine other runs' nodes have the same command lines.
+    """
+    parents, commands = {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
             continue
-        for part in cmdline:
-            text = part.decode(errors="replace")
-            if text.startswith("vla_perception.nodes."):
-                found[text.rsplit(".", 1)[-1]] = int(entry.name)
+
+    def below_root(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == root_pid:
+                return True
+        return False
+
+    found = {}
+    for pid, cmdline in commands.items():
+        modules = [part.decode(errors="replace") for part in cmdline]
+        for text in modules:
+            if text.startswith("vla_perception.nodes.") and below_root(pid):
+                found[text.rsplit(".", 1)[-1]] = pid
     return found
 
 
@@ -77,7 +92,7 @@ class Listener:
         self.counts = {name: 0 for name in TOPICS}
         self.errors: dict[str, int] = {}
         types = {"image": Image, "detections": Detection2DArray, "classification": Classification,
-                 "objects": Object3DArray}
+                 "objects": Object3DArray, "tracks": Detection2DArray}
         for name, topic in TOPICS.items():
             qos = qos_profile_sensor_data if name == "image" else 10
             self.node.create_subscription(types[name], topic, lambda _msg, n=name: self._count(n), qos)
@@ -122,7 +137,7 @@ def wait_for_graph(listener: Listener, supervisor: subprocess.Popen, timeout: fl
     while time.monotonic() < deadline:
         if supervisor.poll() is not None:
             raise SystemExit(f"vla-perception up exited with {supervisor.returncode}")
-        if listener.counts["objects"] > 0 and len(node_pids(supervisor.pid)) == len(NODES):
+        if listener.counts["objects"] > 0 and set(NODES) <= set(node_pids(supervisor.pid)):
             return
         time.sleep(1.0)
     raise SystemExit("the sim_demo graph did not produce objects within 300 s")
@@ -199,9 +214,9 @@ def make_report(rows, args) -> str:
     if not rows:
         return "\n".join(lines + ["No samples: the run ended before the first window."])
     nodes = sorted(rows[0]["rss"])
-    lines.append("| t (s) | " + " | ".join(nodes) + " | image/s | detections/s | classification/s | objects/s "
-                 "| plans ok/answered | errors |")
-    lines.append("|---" * (len(nodes) + 7) + "|")
+    lines.append("| t (s) | " + " | ".join(nodes) + "".join(f" | {name}/s" for name in TOPICS)
+                 + " | plans ok/answered | errors |")
+    lines.append("|---" * (len(nodes) + len(TOPICS) + 3) + "|")
     for row in rows:
         rss = " | ".join(f"{row['rss'][node]:.0f}" for node in nodes)
         rates = " | ".join(f"{row['rates'][name]:.2f}" for name in TOPICS)

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from vla_perception.core.limits import MAX_IMAGE_ASPECT
+
 ENCODINGS = {"rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "mono8": (np.uint8, 1), "rgba8": (np.uint8, 4),
              "16UC1": (np.uint16, 1), "32FC1": (np.float32, 1)}
-BAD_ENCODINGS = ["", "yuv422", "8UC7", "rgb8\x00", "jpeg", "32FC3"]
+DEPTH_ENCODINGS = ("16UC1", "32FC1")
+# Not "rgb8\x00": a NUL ends a ROS string, so it arrives as "rgb8" (and "\x00" text as "").
+BAD_ENCODINGS = ["", "yuv422", "8UC7", "jpeg", "32FC3"]
 TEXTS = ["", " ", ".", " . . ", ",", "\x00", "\x07\x1b[31m", "cup", "red mug . duck", "🦆 . 杯子",
          "'; DROP TABLE objects; --", "a" * 5000, "cup . " * 400, "\n\t\r", "{}", "%s%n", "ʕ•ᴥ•ʔ",
          "pick up the red mug", "pick up the duck"]
@@ -34,8 +38,11 @@ class Hostile:
         return bool(self.rng.random() < p)
 
     # ----------------------------------------------------------------------------- images
-    def image(self, frame_id: str = "fuzz_optical_frame"):
-        """A sensor_msgs/Image that is well-formed (invalid=False), malformed (True), or odd but legal."""
+    def image(self, frame_id: str = "fuzz_optical_frame", colour: bool = False):
+        """A sensor_msgs/Image that is well-formed (invalid=False), malformed (True), or odd but legal.
+
+        ``colour``: for a colour model, a depth encoding is invalid too.
+        """
         from sensor_msgs.msg import Image
 
         msg = Image()
@@ -70,6 +77,9 @@ class Hostile:
         elif fault == "big_endian":
             msg.is_bigendian = 1
         msg.data = data
+        if invalid is False and (colour and msg.encoding in DEPTH_ENCODINGS
+                                 or max(width, height) > MAX_IMAGE_ASPECT * min(width, height)):
+            invalid = True  # a depth image for a colour model, or beyond the documented aspect cap
         return msg, invalid
 
     def _pixels(self, height, width, dtype, channels, nan=False):
@@ -126,8 +136,9 @@ class Hostile:
             info.width, info.height = width * 2, height * 2
         elif fault == "principal":
             info.k[2] = self.pick([-1e6, 1e6, float("nan")])
-        elif fault == "model":
+        elif fault == "model":  # with D all zero, as uncalibrated drivers send: usable, or refused
             info.distortion_model = self.pick(["", "fisheye9000", "\x00"])
+            return info, None
         return info, fault != "none"
 
     def trajectory(self, joint_names):

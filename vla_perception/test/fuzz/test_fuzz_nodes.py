@@ -61,17 +61,17 @@ class Caller:
         self.client = ros.node.create_client(srv_type, name)
         assert self.client.wait_for_service(timeout_sec=START_TIMEOUT), f"{name} not available"
 
-    def __call__(self, request):
+    def __call__(self, request, timeout: float = CALL_TIMEOUT):
         future = self.client.call_async(request)
-        wait_for(future.done, CALL_TIMEOUT, f"HANG: no answer from {self.name}", interval=0.002)
+        wait_for(future.done, timeout, f"HANG: no answer from {self.name}", interval=0.002)
         return future.result()
 
 
 class FuzzRun:
     """Plays CASES seeded cases against one node: expectations per case, health checks, replay hint."""
 
-    def __init__(self, test: str, seed: int, process: NodeProcess, known_good):
-        self.test, self.seed, self.process, self.known_good = test, seed, process, known_good
+    def __init__(self, test: str, seed: int, process: NodeProcess):
+        self.test, self.seed, self.process = test, seed, process
         self.hostile = Hostile(seed)
         self.baseline_rss = None
         self.peak_growth = 0.0
@@ -79,7 +79,9 @@ class FuzzRun:
         self.case = ""  # what the current case sent, for the failure message
         print(f"\nfuzz {test}: seed {seed}, {CASES} cases")
 
-    def play(self, one_case) -> None:
+    def play(self, one_case, known_good) -> None:
+        """Run one_case(hostile) CASES times; known_good() is the health check's request."""
+        self.known_good = known_good
         for index in range(CASES):
             try:
                 self.case = ""
@@ -160,7 +162,8 @@ def fuzzed(graph, node: str):
     ros, processes = graph
     namespace = FUZZED[node][0]
     get_state = Caller(ros, GetState, f"{namespace}/{node}/get_state")
-    wait_for(lambda: get_state(GetState.Request()).current_state.label == "active", START_TIMEOUT,
+    # while it starts (configure loads the model), a loaded machine may keep the answer waiting
+    wait_for(lambda: get_state(GetState.Request(), START_TIMEOUT).current_state.label == "active", START_TIMEOUT,
              f"{node} active\n{processes[node].output()[-2000:]}")
     return ros, processes[node], namespace
 
@@ -177,18 +180,24 @@ def sensor_publisher(ros, msg_type, topic):
 
 
 # ------------------------------------------------------------------------------------------ model nodes
+def model_node(graph, node: str, **services):
+    """(ros, process, namespace, image publisher, one Caller per named service) of an active model node."""
+    from sensor_msgs.msg import Image
+
+    ros, process, ns = fuzzed(graph, node)
+    callers = [Caller(ros, srv_type, f"{ns}/{node}/{name}") for name, srv_type in services.items()]
+    return ros, process, ns, sensor_publisher(ros, Image, f"{ns}/image"), callers
+
+
 def test_fuzz_detector_node(graph):
     from std_msgs.msg import String
 
-    from sensor_msgs.msg import Image
     from vla_perception_interfaces.srv import Detect, SetPrompt
 
-    ros, process, ns = fuzzed(graph, "detector_node")
-    detect = Caller(ros, Detect, f"{ns}/detector_node/detect")
-    set_prompt = Caller(ros, SetPrompt, f"{ns}/detector_node/set_prompt")
-    images = sensor_publisher(ros, Image, f"{ns}/image")
+    ros, process, ns, images, (detect, set_prompt) = model_node(graph, "detector_node", detect=Detect,
+                                                                set_prompt=SetPrompt)
     prompts = ros.node.create_publisher(String, f"{ns}/detector_node/prompt", 10)
-    run = FuzzRun("test_fuzz_detector_node", SEED, process, None)
+    run = FuzzRun("test_fuzz_detector_node", SEED, process)
     good_image = run.hostile.rgb_image()
 
     def known_good():
@@ -204,7 +213,7 @@ def test_fuzz_detector_node(graph):
         elif kind < 0.55:
             prompts.publish(String(data=hostile.text()))
         elif kind < 0.85:
-            image, bad_image = hostile.image()
+            image, bad_image = hostile.image(colour=True)
             prompt = hostile.text() if hostile.chance(0.5) else ""
             thresholds = [hostile.pick([0.0, 0.3, 1.0, -1.0, 5.0, float("nan"), float("inf")]) for _ in "bt"]
             bad_threshold = any(not 0.0 <= t <= 1.0 for t in thresholds)  # NaN compares False too
@@ -218,22 +227,18 @@ def test_fuzz_detector_node(graph):
             response = set_prompt(SetPrompt.Request(prompt=text, labels=labels))
             run.expect(response, True if blank(text or " . ".join(labels)) else None, "set_prompt request")
 
-    run.known_good = known_good
-    run.play(one_case)
+    run.play(one_case, known_good)
 
 
 def test_fuzz_clip_node(graph):
     from std_msgs.msg import String
 
-    from sensor_msgs.msg import Image
     from vla_perception_interfaces.srv import Classify, SetPrompt
 
-    ros, process, ns = fuzzed(graph, "clip_node")
-    classify = Caller(ros, Classify, f"{ns}/clip_node/classify")
-    set_prompt = Caller(ros, SetPrompt, f"{ns}/clip_node/set_prompt")
-    images = sensor_publisher(ros, Image, f"{ns}/image")
+    ros, process, ns, images, (classify, set_prompt) = model_node(graph, "clip_node", classify=Classify,
+                                                                  set_prompt=SetPrompt)
     label_topic = ros.node.create_publisher(String, f"{ns}/clip_node/labels", 10)
-    run = FuzzRun("test_fuzz_clip_node", SEED + 1, process, None)
+    run = FuzzRun("test_fuzz_clip_node", SEED + 1, process)
     good_image = run.hostile.rgb_image()
 
     def known_good():
@@ -249,7 +254,7 @@ def test_fuzz_clip_node(graph):
         elif kind < 0.55:
             label_topic.publish(String(data=hostile.text()))
         elif kind < 0.85:
-            image, bad_image = hostile.image()
+            image, bad_image = hostile.image(colour=True)
             labels = hostile.labels() if hostile.chance(0.5) else []
             boxes = [hostile.box() for _ in range(int(hostile.rng.integers(0, 4)))]
             if hostile.chance(0.03):
@@ -265,19 +270,14 @@ def test_fuzz_clip_node(graph):
             response = set_prompt(SetPrompt.Request(labels=labels))
             run.expect(response, True if not used or len(used) > 100 else None, "set_prompt request")
 
-    run.known_good = known_good
-    run.play(one_case)
+    run.play(one_case, known_good)
 
 
 def test_fuzz_vlm_node(graph):
-    from sensor_msgs.msg import Image
     from vla_perception_interfaces.srv import AnswerQuestion, Caption
 
-    ros, process, ns = fuzzed(graph, "vlm_node")
-    caption = Caller(ros, Caption, f"{ns}/vlm_node/caption")
-    answer = Caller(ros, AnswerQuestion, f"{ns}/vlm_node/answer")
-    images = sensor_publisher(ros, Image, f"{ns}/image")
-    run = FuzzRun("test_fuzz_vlm_node", SEED + 2, process, None)
+    _, process, _, images, (caption, answer) = model_node(graph, "vlm_node", caption=Caption, answer=AnswerQuestion)
+    run = FuzzRun("test_fuzz_vlm_node", SEED + 2, process)
     good_image = run.hostile.rgb_image()
 
     def known_good():
@@ -291,19 +291,18 @@ def test_fuzz_vlm_node(graph):
         if kind < 0.5:
             images.publish(hostile.image()[0])
         elif kind < 0.75:
-            image, bad_image = hostile.image()
+            image, bad_image = hostile.image(colour=True)
             prefix = hostile.text() if hostile.chance(0.5) else ""
             response = caption(Caption.Request(image=image, prefix=prefix, max_new_tokens=tokens))
             run.expect(response, True if (bad_image or tokens > 128) else None, "caption request")
         else:
-            image, bad_image = hostile.image()
+            image, bad_image = hostile.image(colour=True)
             question = hostile.text()
             response = answer(AnswerQuestion.Request(image=image, question=question, max_new_tokens=tokens))
             run.expect(response, True if (bad_image or tokens > 128 or not question.strip()) else None,
                        "answer request")
 
-    run.known_good = known_good
-    run.play(one_case)
+    run.play(one_case, known_good)
 
 
 # ------------------------------------------------------------------------------------------ pose_node
@@ -387,8 +386,8 @@ def test_fuzz_pose_node(graph):
             response = estimate(EstimatePoses.Request(detections=detections, depth=depth, camera_info=info))
             run.expect(response, True if (bad_info or bad_depth or bad_detections) else None, "estimate request")
 
-    run = FuzzRun("test_fuzz_pose_node", SEED + 3, process, known_good)
-    run.play(one_case)
+    run = FuzzRun("test_fuzz_pose_node", SEED + 3, process)
+    run.play(one_case, known_good)
 
 
 # ------------------------------------------------------------------------------------------ tracker_node
@@ -406,7 +405,7 @@ def test_fuzz_tracker_node(graph):
     infos = sensor_publisher(ros, CameraInfo, f"{ns}/camera_info")
     detections = ros.node.create_publisher(Detection2DArray, f"{ns}/detections", QoSProfile(depth=10))
     tracks = ros.collect(Detection2DArray, f"{ns}/tracker_node/tracks")
-    run = FuzzRun("test_fuzz_tracker_node", SEED + 4, process, None)
+    run = FuzzRun("test_fuzz_tracker_node", SEED + 4, process)
     good_clock = [1000.0]
 
     def known_good():
@@ -431,8 +430,7 @@ def test_fuzz_tracker_node(graph):
         else:
             infos.publish(hostile.camera_info(int(hostile.pick([0, 64, 640])), 48, frame_id)[0])
 
-    run.known_good = known_good
-    run.play(one_case)
+    run.play(one_case, known_good)
 
 
 # ------------------------------------------------------------------------------------------ sim and orchestrator
@@ -478,7 +476,7 @@ def test_sim_camera_refuses_non_finite_joints_and_keeps_streaming(graph):
         response = execute(ExecuteGrasp.Request(plan=plan, object_name="red_mug"))  # bounded: CALL_TIMEOUT
         assert not response.success and "finite" in response.message, response.message
         seen = len(frames)
-        wait_for(lambda: len(frames) > seen, 10.0, "a camera frame after the refused trajectory")  # rate 2 Hz
+        wait_for(lambda seen=seen: len(frames) > seen, 10.0, "a camera frame after the refused trajectory")  # rate 2 Hz
         assert truth(GetGroundTruth.Request()).success
     assert processes["sim_camera"].alive()
 
@@ -500,8 +498,8 @@ def test_fuzz_sim_camera(graph):
         response = execute(ExecuteGrasp.Request(plan=plan, object_name=name))
         run.expect(response, True if (bad_plan or name not in ("", "red_mug")) else None, "execute request")
 
-    run = FuzzRun("test_fuzz_sim_camera", SEED + 5, processes["sim_camera"], known_good)
-    run.play(one_case)
+    run = FuzzRun("test_fuzz_sim_camera", SEED + 5, processes["sim_camera"])
+    run.play(one_case, known_good)
 
 
 def test_fuzz_grasp_orchestrator(graph):
@@ -551,8 +549,8 @@ def test_fuzz_grasp_orchestrator(graph):
                 bad_goal = blank(goal.command) or not math.isfinite(goal.timeout) or goal.timeout < 0
                 run.expect(result.result().result, True if bad_goal else None, f"Pick goal {goal.command[:40]!r}")
 
-    run = FuzzRun("test_fuzz_grasp_orchestrator", SEED + 6, processes["grasp_orchestrator"], known_good)
-    run.play(one_case)
+    run = FuzzRun("test_fuzz_grasp_orchestrator", SEED + 6, processes["grasp_orchestrator"])
+    run.play(one_case, known_good)
 
 
 def test_a_pick_goal_with_a_negative_or_nan_timeout_is_rejected(graph):
