@@ -140,7 +140,8 @@ def graph(request, tmp_path_factory):
     directory = tmp_path_factory.mktemp("fuzz")
     processes = {name: start(name, params, directory, namespace=namespace)
                  for name, (namespace, params) in FUZZED.items() if name not in MODEL_NODES}
-    processes["sim_camera"] = start("sim_camera", {"rate": 2.0}, directory)
+    # a quarter of the default pixels at 1 fps: its renders (0.25 s each at VGA) would take a core's quarter
+    processes["sim_camera"] = start("sim_camera", {"rate": 1.0, "width": 320, "height": 240}, directory)
     processes["sim_pose_node"] = start("pose_node", {"autostart": True}, directory)
     processes["grasp_orchestrator"] = start("grasp_orchestrator", {
         "detection_source": "ground_truth", "planner": "embedded", "stage_timeout": 20.0}, directory)
@@ -476,7 +477,7 @@ def test_sim_camera_refuses_non_finite_joints_and_keeps_streaming(graph):
         response = execute(ExecuteGrasp.Request(plan=plan, object_name="red_mug"))  # bounded: CALL_TIMEOUT
         assert not response.success and "finite" in response.message, response.message
         seen = len(frames)
-        wait_for(lambda seen=seen: len(frames) > seen, 10.0, "a camera frame after the refused trajectory")  # rate 2 Hz
+        wait_for(lambda seen=seen: len(frames) > seen, 10.0, "a camera frame after the refused trajectory")  # 1 fps
         assert truth(GetGroundTruth.Request()).success
     assert processes["sim_camera"].alive()
 
