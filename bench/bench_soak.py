@@ -28,7 +28,8 @@ from bench_common import machine, print_and_write  # noqa: E402
 
 NODES = ["clip_node", "detector_node", "vlm_node", "pose_node", "tracker_node", "grasp_orchestrator", "sim_camera"]
 WINDOW = 30.0  # s between samples
-TOPICS = {"image": "/sim_camera/image", "detections": "/detector_node/detections",
+TOPICS = {"image": "/camera/color/image_raw",  # sim_demo remaps the sim camera to image_topic
+          "detections": "/detector_node/detections",
           "classification": "/clip_node/classification", "objects": "/pose_node/objects",
           "tracks": "/tracker_node/tracks"}
 
