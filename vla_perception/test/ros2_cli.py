@@ -44,21 +44,23 @@ def without_daemon(command: str) -> list[str]:
     return words + ["--no-daemon", "--spin-time", "2"] if tuple(words[1:3]) in DAEMON_VERBS else words
 
 
-def ros2(command: str, timeout: float = 60.0, attempts: int = 3) -> str:
+def ros2(command: str, timeout: float = 60.0, discovery: float = 30.0) -> str:
     """Run one ``ros2 ...`` command line; return what it printed (stdout + stderr). Fails the test on a timeout.
 
-    A node not discovered yet ("Node not found") is retried, as a user would.
+    A node not discovered yet ("Node not found") is retried for up to ``discovery`` seconds, as a user
+    would: each run of the CLI discovers the graph anew, which on a busy machine can take longer
+    than its spin time.
     """
-    for _ in range(attempts):
+    deadline = time.monotonic() + discovery
+    while True:
         try:
             result = subprocess.run(without_daemon(command), env=ros_env(), capture_output=True, text=True,
                                     timeout=timeout)
         except subprocess.TimeoutExpired as error:
             pytest.fail(f"'{command}' did not finish in {timeout:.0f} s; it printed:\n{error.stdout}\n{error.stderr}")
         printed = result.stdout + result.stderr
-        if "Node not found" not in printed:
-            break
-    return printed
+        if "Node not found" not in printed or time.monotonic() > deadline:
+            return printed
 
 
 def stop_daemon() -> None:
