@@ -19,7 +19,19 @@ def test_highlight_adds_a_white_frame_and_colours_are_stable():
     image = np.zeros((120, 160, 3), np.uint8)
     drawn = draw_detections(image, [Detection("duck", 0.5, Box2D(40, 40, 100, 100))], highlight=0)
     assert tuple(drawn[70, 37]) == (255, 255, 255)
-    assert label_colour("duck") == label_colour("duck") != label_colour("cup")
+    assert label_colour("duck") != label_colour("cup")
+
+
+def test_a_labels_colour_is_the_same_in_another_process():
+    """Stable across runs (not Python's salted hash): another interpreter with another hash seed agrees."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from vla_perception.core.drawing import label_colour; print(tuple(label_colour('duck')))"
+    colours = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
+    assert colours == {str(tuple(label_colour("duck")))}
 
 
 def test_a_box_under_a_pixel_tall_or_wide_is_drawn_not_refused():

@@ -94,7 +94,23 @@ def test_params_change_offsets_and_opening():
     grasps = generate_grasps(_box((0.5, 0.0, 0.025), (0.015, 0.06, 0.05)), params)
     np.testing.assert_allclose(grasps[0].pregrasp, [0.5, 0.0, 0.225], atol=1e-9)
     np.testing.assert_allclose(grasps[0].lift, [0.5, 0.0, 0.075], atol=1e-9)
-    assert PANDA_MAX_OPENING == 0.08
+
+
+def test_max_opening_is_the_urdfs_finger_travel():
+    pybullet = pytest.importorskip("pybullet")
+    import pybullet_data
+
+    client = pybullet.connect(pybullet.DIRECT)
+    try:
+        robot = pybullet.loadURDF(os.path.join(pybullet_data.getDataPath(), "franka_panda", "panda.urdf"),
+                                  physicsClientId=client)
+        joints = [pybullet.getJointInfo(robot, j, physicsClientId=client)
+                  for j in range(pybullet.getNumJoints(robot, physicsClientId=client))]
+        fingers = [info[9] for info in joints if b"finger_joint" in info[1]]
+    finally:
+        pybullet.disconnect(client)
+    assert len(fingers) == 2
+    assert PANDA_MAX_OPENING == pytest.approx(sum(fingers))
 
 
 def test_hand_pose_backs_off_along_the_approach():
