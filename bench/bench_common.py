@@ -40,12 +40,11 @@ def print_and_write(report: str, path: str | None) -> None:
 
 
 def use_loopback_ros() -> None:
-    """DDS on loopback with a domain of its own, the one-machine Fast DDS profile, the package from this tree."""
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(30, 99)))
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
-                          str(REPO_DIR / "vla_perception" / "config" / "fastdds_local.xml"))
+    """The package from this tree, then the project's one ROS environment (loopback DDS, a domain of its own)."""
     sys.path[:0] = [str(REPO_DIR / "vla_perception"), str(REPO_DIR / "vla_perception" / "test")]
+    from vla_perception.bringup.environment import ros_environment
+
+    ros_environment(default_domain=str(random.randint(30, 99)))
 
 
 def write_full_size_clip(directory: Path) -> Path:

@@ -29,6 +29,7 @@ use_loopback_ros()  # before rclpy or the package is imported
 
 import numpy as np  # noqa: E402
 
+from vla_perception import names  # noqa: E402
 from vla_perception.core.models import load_classifier, resolve_model_source  # noqa: E402
 from bench_common import machine, print_and_write, write_full_size_clip  # noqa: E402
 
@@ -101,7 +102,7 @@ def overhead(ros, name: str, model_param: str, profile: str, calls: int, models_
     node = start_clip_node(name, {"profile": profile, "model": model_param, "stream": False}, models_root,
                            directory)
     try:
-        client = wait_until_active(ros, f"/{name}/classify", request)
+        client = wait_until_active(ros, f"/{name}/{names.CLASSIFY.name}", request)
         for _ in range(3):  # warm both sides (text cache, allocator)
             call_and_wait(client, request)
             classifier.classify(image, LABELS)
@@ -184,14 +185,15 @@ def streaming(ros, label: str, model_param: str, phases: list[tuple[float, float
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         results.append((arrival - stamp, msg.inference_time, arrival))
 
-    subscription = ros.node.create_subscription(Classification, f"/{name}/classification", on_result, 50)
+    subscription = ros.node.create_subscription(Classification, f"/{name}/{names.CLASSIFICATION.name}", on_result, 50)
     publisher = FramePublisher(ros.node, IMAGE_TOPIC)
     stats = []
     try:
         from vla_perception.bridge.image import cv2_to_imgmsg
         from vla_perception_interfaces.srv import Classify
 
-        wait_until_active(ros, f"/{name}/classify", Classify.Request(image=cv2_to_imgmsg(frame(), "rgb8")))
+        wait_until_active(ros, f"/{name}/{names.CLASSIFY.name}",
+                          Classify.Request(image=cv2_to_imgmsg(frame(), "rgb8")))
         deadline = time.monotonic() + 60.0  # the subscription must see frames before counting starts
         while not results and time.monotonic() < deadline:
             publisher.publish()

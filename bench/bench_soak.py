@@ -26,12 +26,15 @@ use_loopback_ros()  # before rclpy or the package is imported
 
 from bench_common import machine, print_and_write  # noqa: E402
 
-NODES = ["clip_node", "detector_node", "vlm_node", "pose_node", "tracker_node", "grasp_orchestrator", "sim_camera"]
+from vla_perception import names  # noqa: E402
+from vla_perception.bringup.graph import bringup_nodes, load_graph, optional_nodes  # noqa: E402
+
+GRAPH = load_graph()
+NODES = bringup_nodes(GRAPH, "sim_demo") + optional_nodes(GRAPH, "sim_demo", {})  # its default arguments
 WINDOW = 30.0  # s between samples
 TOPICS = {"image": "/camera/color/image_raw",  # sim_demo remaps the sim camera to image_topic
-          "detections": "/detector_node/detections",
-          "classification": "/clip_node/classification", "objects": "/pose_node/objects",
-          "tracks": "/tracker_node/tracks"}
+          "detections": names.DETECTIONS.absolute, "classification": names.CLASSIFICATION.absolute,
+          "objects": names.OBJECTS.absolute, "tracks": names.TRACKS.absolute}
 
 
 def node_pids(root_pid: int) -> dict[str, int]:
@@ -115,7 +118,7 @@ class Listener:
     def plan_once(self, timeout: float = 60.0) -> None:
         from vla_perception_interfaces.srv import PlanGrasp
 
-        client = self.node.create_client(PlanGrasp, "/grasp_orchestrator/plan_grasp")
+        client = self.node.create_client(PlanGrasp, names.PLAN_GRASP.absolute)
         try:
             if not client.wait_for_service(timeout_sec=10.0):
                 self.plans["unanswered"] += 1

@@ -32,21 +32,19 @@ CONTRACT = {
                       {"~/detections", "~/debug_image", "~/detect", "~/set_prompt", "~/prompt"}),
     "vlm_node": (True, {"image"}, {"~/caption", "~/answer", "~/ask"}),
     "pose_node": (True, {"detections", "depth", "camera_info", "image"}, {"~/objects", "~/markers", "~/estimate"}),
-    "grasp_orchestrator": (False, set(), {"~/pick", "~/plan_grasp", "~/markers"}),
+    "grasp_orchestrator": (False, {"image", "depth", "camera_info"}, {"~/pick", "~/plan_grasp", "~/markers"}),
     "sim_camera": (False, set(), {"image", "depth", "camera_info", "~/ground_truth", "~/execute"}),
     "tracker_node": (True, {"image", "detections", "camera_info"}, {"~/tracks", "~/markers", "~/debug_image"}),
 }
 CAMERA = {"/image": "/camera/color/image_raw", "/depth": "/camera/depth/image_raw",
           "/camera_info": "/camera/color/camera_info"}
-ORCHESTRATOR_SERVICES = ["/detector_node/detect", "/clip_node/classify", "/pose_node/estimate",
-                         "/vlm_node/answer", "/vlm_node/ask", "/sim_camera/ground_truth", "/sim_camera/execute"]
 EXPECTED_REMAPPINGS = {
     "clip_node": {"/image": CAMERA["/image"]},
     "detector_node": {"/image": CAMERA["/image"]},
     "vlm_node": {"/image": CAMERA["/image"]},
     "pose_node": {"/detections": "/detector_node/detections", "/depth": CAMERA["/depth"],
                   "/camera_info": CAMERA["/camera_info"], "/image": CAMERA["/image"]},
-    "grasp_orchestrator": {service: service for service in ORCHESTRATOR_SERVICES},
+    "grasp_orchestrator": CAMERA,  # the snapshot each pick takes
     "sim_camera": CAMERA,
     "tracker_node": {"/image": CAMERA["/image"], "/detections": "/detector_node/detections",
                      "/camera_info": CAMERA["/camera_info"]},

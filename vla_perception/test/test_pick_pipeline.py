@@ -119,3 +119,32 @@ def test_object_in_base_rotates_position_and_orientation():
     moved = object_in_base(obj, camera_in_base)
     np.testing.assert_allclose(moved.position, [1.0, -0.2, 0.5])
     np.testing.assert_allclose(Rotation.from_quat(moved.orientation).as_matrix(), camera_in_base[:3, :3], atol=1e-12)
+
+
+def test_the_snapshot_is_taken_first_and_every_later_stage_sees_it():
+    taken = []
+    steps, _ = make_steps()
+    steps.snapshot = lambda: taken.append("frame 7") or "frame 7"
+    seen = []
+    steps.detect = lambda phrase: seen.append(("detecting", list(taken))) or [
+        Detection("mug", 0.6, Box2D(0, 0, 10, 10)), Detection("mug", 0.4, Box2D(20, 0, 30, 10))]
+    stages = []
+    result = run_pick("pick up the mug", steps, lambda: seen.append(("camera", list(taken))) or np.eye(4),
+                      on_stage=lambda stage, detail: stages.append(stage))
+    assert result.success, result.message
+    assert stages[0] == "snapshot" and taken == ["frame 7"]
+    assert seen == [("detecting", ["frame 7"]), ("camera", ["frame 7"])]
+    assert list(result.stage_times)[0] == "snapshot"
+
+
+def test_no_snapshot_fails_its_stage_before_anything_else_runs():
+    steps, planned = make_steps()
+
+    def no_frame():
+        raise TimeoutError("no synchronised colour + depth + camera_info within 5.0 s")
+
+    steps.snapshot = no_frame
+    result = run_pick("pick up the mug", steps, np.eye(4))
+    assert not result.success and result.failed_stage == "snapshot"
+    assert result.message == "snapshot: no synchronised colour + depth + camera_info within 5.0 s"
+    assert planned == [] and result.parsed is None

@@ -238,7 +238,7 @@ def test_dry_run_prints_the_real_graphs_commands(run_up, tmp_path):
     assert "-p profile:=tiny" in detector and "-r image:=/camera/color/image_raw" in detector
     assert "-p autostart:=true" in detector
     assert "-p planner:=embedded" in orchestrator
-    assert "-r /detector_node/detect:=detector_node/detect" in orchestrator
+    assert "-r image:=/camera/color/image_raw" in orchestrator  # the camera its snapshots come from
 
 
 def test_unknown_nodes_are_refused_with_the_valid_names(run_up, tmp_path):

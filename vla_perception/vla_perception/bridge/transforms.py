@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+from vla_perception.core.geometry import pose_matrix
 
 
 def tf_available() -> bool:
@@ -29,24 +30,23 @@ class CameraExtrinsics:
     def source(self) -> str:
         return "tf2" if self._buffer is not None else "camera_pose parameter"
 
-    def camera_in_base(self, camera_frame: str, timeout: float = 1.0) -> np.ndarray:
+    def camera_in_base(self, camera_frame: str, stamp=None, timeout: float = 1.0) -> np.ndarray:
+        """The transform at ``stamp`` (builtin_interfaces/Time; None: the latest TF has)."""
         if self._buffer is None or not camera_frame or camera_frame == self._base_frame:
             return self._fallback
         from rclpy.duration import Duration
         from rclpy.time import Time
 
         try:
-            stamped = self._buffer.lookup_transform(self._base_frame, camera_frame, Time(),
+            at = Time.from_msg(stamp) if stamp is not None else Time()
+            stamped = self._buffer.lookup_transform(self._base_frame, camera_frame, at,
                                                     timeout=Duration(seconds=timeout))
         except Exception as error:  # noqa: BLE001 - tf2 raises several exception types; all mean "not known"
             self._node.get_logger().warning(f"no TF {self._base_frame} <- {camera_frame} ({error}); "
                                             "using the camera_pose parameter", throttle_duration_sec=10.0)
             return self._fallback
         t, q = stamped.transform.translation, stamped.transform.rotation
-        transform = np.eye(4)
-        transform[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
-        transform[:3, 3] = [t.x, t.y, t.z]
-        return transform
+        return pose_matrix([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
 
 
 def broadcast_static_camera(node, base_frame: str, camera_frame: str, position, quaternion):

@@ -6,15 +6,16 @@ with execution, prints every stage with its timing and whether the object was li
 writes the camera frame with the detections and the planned approach drawn in
 (``--output``, default out/demo.png), and stops every process it started.
 
-Two modes, chosen by what is on this machine (``--profile`` forces one):
+Both modes run detector_node -> clip_node re-rank -> pose_node -> planner over DDS; which
+detector and CLIP, is chosen by what is on this machine (``--profile`` forces one):
 
 - real: the default profile's Grounding DINO weights are present (Hugging Face cache or
   local path): detector_node finds the object, clip_node re-ranks when CLIP's weights
   are there too;
-- tiny: no real weights. Random-weight models detect nothing meaningful, so the
-  orchestrator takes the simulator's true 2D boxes (``detection_source:=ground_truth``)
-  and skips re-ranking; everything after detection is the production code. The output
-  says so.
+- sim: no real weights. detector_node runs its simulation backend (``backend:=sim``: the
+  simulator's boxes with noise, confusions and distractor boxes; not a model) and clip_node
+  re-ranks with the tiny random-weight CLIP (built on the fly; its scores carry no meaning,
+  the message path is the production one). The output says so.
 
 Exit code 0 when the object was lifted, 1 otherwise (2 for a graph that did not come up).
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import sys
 import tempfile
@@ -33,14 +33,15 @@ from typing import Optional
 
 import numpy as np
 
-from vla_perception.bringup.graph import load_graph, resolve_arguments
-from vla_perception.cli.pick import format_feedback, ros_environment, send_pick, wait_until
+from vla_perception import names
+from vla_perception.bringup.environment import ros_environment
+from vla_perception.bringup.graph import bringup_nodes, load_graph, resolve_arguments
+from vla_perception.cli.pick import format_feedback, send_pick, wait_until
 
 DEFAULT_SENTENCE = "pick up the red mug"
-BASE_NODES = ["sim_camera", "pose_node", "grasp_orchestrator"]
-EXECUTION_REPORT = re.compile(r"'(?P<name>[^']+)' (?P<verdict>lifted|not lifted) \((?P<mm>-?\d+) mm\)")
+DEMO_BRINGUP = "sim_demo"
+UNUSED_NODES = {names.VLM_NODE}  # the demo does not verify (vla-perception pick --verify does)
 ACTIVE = 3  # lifecycle_msgs/State id
-PICK_ACTION = "/grasp_orchestrator/pick"
 
 
 class DemoError(RuntimeError):
@@ -55,7 +56,7 @@ class Mode:
     nodes: list[str]
     parameters: dict[str, dict]  # node key -> parameter overrides
     notes: list[str] = field(default_factory=list)  # one line per stage: what it runs on
-    missing: str = ""  # tiny mode: why real weights are not used
+    missing: str = ""  # sim mode: why real weights are not used
 
 
 def cached_weights(family: str) -> tuple[bool, str]:
@@ -85,32 +86,49 @@ def cached_weights(family: str) -> tuple[bool, str]:
     return all(map(cached, configs)) and any(map(cached, weights)), repo
 
 
-def choose_mode(requested: str) -> Mode:
+def demo_nodes(graph: dict) -> list[str]:
+    """The sim_demo bringup's nodes (config/graph.yaml) that a pick uses."""
+    return [name for name in bringup_nodes(graph, DEMO_BRINGUP) if name not in UNUSED_NODES]
+
+
+def choose_mode(requested: str, graph: Optional[dict] = None) -> Mode:
+    nodes = demo_nodes(graph or load_graph())
+    services_only = {"stream": False}  # the orchestrator calls them; streaming would only load the CPU
+    stages = "localising/planning/execution: production code (pose_node on simulated depth, the embedded " \
+             "roboplan planner, pybullet execution)"
     detector_ok, detector_id = (False, "") if requested == "tiny" else cached_weights("grounding_dino")
     if requested == "default" and not detector_ok:
         raise DemoError(f"--profile default: the Grounding DINO weights ({detector_id}) are not on this "
                         "machine; fetch them with `vla-perception models fetch`")
     if detector_ok:
         clip_ok, clip_id = cached_weights("clip")
-        services_only = {"stream": False}  # the orchestrator calls them; streaming would only load the CPU
-        return Mode(True, "default", BASE_NODES + ["detector_node"] + (["clip_node"] if clip_ok else []),
-                    {"grasp_orchestrator": {"detection_source": "detector", "rerank": clip_ok},
-                     "detector_node": services_only, "clip_node": services_only}, [
+        return Mode(True, "default", nodes if clip_ok else [n for n in nodes if n != names.CLIP_NODE],
+                    {names.GRASP_ORCHESTRATOR: {"rerank": clip_ok}, names.DETECTOR_NODE: services_only,
+                     names.CLIP_NODE: services_only}, [
                         f"detecting: Grounding DINO, real weights ({detector_id})",
                         f"re-ranking: CLIP, real weights ({clip_id})" if clip_ok
-                        else f"re-ranking: skipped (no real CLIP weights: {clip_id})",
-                        "localising/planning/execution: production code (pose_node on simulated depth, "
-                        "the embedded roboplan planner, pybullet execution)",
+                        else f"re-ranking: skipped (no real CLIP weights: {clip_id})", stages,
                         "verifying: not run by the demo (vla-perception pick --verify with vlm_node)"])
     without = "tiny profile asked for" if requested == "tiny" else "no real detector weights"
-    return Mode(False, "tiny", list(BASE_NODES),
-                {"grasp_orchestrator": {"detection_source": "ground_truth", "rerank": False}}, [
-        f"detecting: simulator ground truth ({without}; tiny random models detect nothing meaningful)",
-        "re-ranking: skipped (no real CLIP model in use)",
-        "localising/planning/execution: production code (pose_node on simulated depth, the embedded "
-        "roboplan planner, pybullet execution)",
-        "verifying: skipped (no real BLIP model in use)",
+    return Mode(False, "tiny", nodes, {names.GRASP_ORCHESTRATOR: {"rerank": True},
+                                       names.DETECTOR_NODE: {**services_only, "backend": "sim"},
+                                       names.CLIP_NODE: services_only}, [
+        f"detecting: detector_node's simulation backend ({without}): the simulator's boxes with noise and "
+        "distractors, through the Detect service (not a model)",
+        "re-ranking: clip_node with the tiny random-weight CLIP (plumbing only: its scores mean nothing)",
+        stages, "verifying: skipped (no real BLIP model in use)",
     ], missing="" if requested == "tiny" else f"{detector_id} is not in the Hugging Face cache")
+
+
+def tiny_models_for(mode: Mode, directory: Path) -> None:
+    """Sim mode: build the tiny CLIP the children load, unless VLA_PERCEPTION_MODELS names a set already."""
+    from vla_perception.core.models.sources import TINY_ROOT_ENV
+
+    if mode.real or os.environ.get(TINY_ROOT_ENV):
+        return
+    from vla_perception.core.models.tiny import make_tiny_models
+
+    os.environ[TINY_ROOT_ENV] = str(make_tiny_models(directory / "tiny", families=("clip",)))
 
 
 # ----- the graph ----------------------------------------------------------------------------------------
@@ -153,7 +171,7 @@ class DemoClient:
         sensor_qos = qos_profile_sensor_data
         self.node.create_subscription(Image, topics["image_topic"], self._on_image, sensor_qos)
         self.node.create_subscription(CameraInfo, topics["camera_info_topic"], self._on_info, sensor_qos)
-        self.node.create_subscription(MarkerArray, "/grasp_orchestrator/markers", self._on_markers, 10)
+        self.node.create_subscription(MarkerArray, names.GRASP_MARKERS.absolute, self._on_markers, 10)
 
     def _on_image(self, msg) -> None:
         self.image = msg
@@ -193,18 +211,17 @@ class DemoClient:
 def wait_ready(client: DemoClient, mode: Mode, timeout: float) -> None:
     """Until frames reach the demo and pose_node, and every node answers (lifecycle nodes: active)."""
     from lifecycle_msgs.srv import GetState
-
     from vla_perception_interfaces.srv import EstimatePoses, GetGroundTruth
 
-    lifecycle_models = [name for name in mode.nodes if name in ("detector_node", "clip_node")]
+    lifecycle_models = [name for name in mode.nodes if name in (names.DETECTOR_NODE, names.CLIP_NODE)]
 
     def ready() -> bool:
         if client.image is None or client.camera_info is None:
             return False
-        truth = client.call(GetGroundTruth, "/sim_camera/ground_truth", GetGroundTruth.Request(), 2.0)
+        truth = client.call(GetGroundTruth, names.GROUND_TRUTH.absolute, GetGroundTruth.Request(), 2.0)
         if truth is None or not truth.success:
             return False
-        estimate = client.call(EstimatePoses, "/pose_node/estimate",
+        estimate = client.call(EstimatePoses, names.ESTIMATE.absolute,
                                EstimatePoses.Request(detections=truth.detections), 2.0)
         if estimate is None or not estimate.success:  # pose_node has no depth frame yet
             return False
@@ -222,27 +239,6 @@ def wait_ready(client: DemoClient, mode: Mode, timeout: float) -> None:
 
 
 # ----- reporting ----------------------------------------------------------------------------------------
-def stage_durations(feedback: list[tuple[str, str, float]], total: float) -> list[tuple[str, float]]:
-    """Seconds per stage from the feedback's elapsed times; consecutive repeats of a stage are merged."""
-    durations: list[tuple[str, float]] = []
-    for index, (stage, _, elapsed) in enumerate(feedback):
-        end = feedback[index + 1][2] if index + 1 < len(feedback) else total
-        seconds = max(end - elapsed, 0.0)
-        if durations and durations[-1][0] == stage:
-            durations[-1] = (stage, durations[-1][1] + seconds)
-        else:
-            durations.append((stage, seconds))
-    return durations
-
-
-def execution_report(message: str) -> Optional[tuple[str, bool, float]]:
-    """(object name, lifted, metres) from the simulator's report inside the orchestrator's message."""
-    match = EXECUTION_REPORT.search(message)
-    if match is None:
-        return None
-    return match["name"], match["verdict"] == "lifted", int(match["mm"]) / 1000.0
-
-
 def world_height(truth, name: str) -> Optional[float]:
     if truth is None or not truth.success or name not in truth.names:
         return None
@@ -317,9 +313,10 @@ def add_arguments(parser, command):
                         help="what to pick (default: %(default)s)")
     parser.add_argument("--output", default="out/demo.png", help="picture to write (default: %(default)s)")
     parser.add_argument("--profile", choices=["auto", "default", "tiny"], default="auto",
-                        help="auto: real weights when they are here, else tiny + simulator ground truth")
+                        help="auto: real weights when they are here, else the detector's simulation backend + "
+                             "tiny CLIP")
     parser.add_argument("--ready-timeout", type=float, default=None,
-                        help="seconds for the graph to come up (default: 60 tiny, 300 with real models)")
+                        help="seconds for the graph to come up (default: 180 sim mode, 300 with real models)")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds for the pick (default: %(default)s)")
     parser.add_argument("--log", help="node output goes here (default: next to --output, .log)")
@@ -342,19 +339,19 @@ def run(args) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     log_path = Path(args.log) if args.log else output.with_suffix(".log")
     if not mode.real and not mode.missing:
-        say("demo: --profile tiny: no real models; the simulator's ground-truth boxes stand in for the "
-            "detector")
+        say("demo: --profile tiny: no real models; detector_node's simulation backend stands in for a "
+            "detector model")
     elif not mode.real:
-        say(f"demo: real model weights are not available here ({mode.missing}) -> running with "
-            "--profile tiny and the simulator's ground-truth boxes instead of a detector; get real weights "
-            "with `vla-perception models fetch`")
+        say(f"demo: real model weights are not available here ({mode.missing}) -> running detector_node's "
+            "simulation backend and the tiny CLIP instead; get real weights with `vla-perception models fetch`")
     kind = "real models" if mode.real else "tiny profile"
     say(f"demo: '{args.sentence}' in the simulated tabletop ({kind})")
     for note in mode.notes:
         say(f"  {note}")
-    ready_timeout = args.ready_timeout or (300.0 if mode.real else 60.0)
+    ready_timeout = args.ready_timeout or (300.0 if mode.real else 180.0)
     with open(log_path, "w") as log, tempfile.TemporaryDirectory(prefix="vla_demo_") as params_dir:
         graph = load_graph()
+        tiny_models_for(mode, Path(params_dir))
         supervisor, specs = graph_supervisor(graph, mode, Path(params_dir), log)
         client = None
         previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` must stop the nodes too
@@ -387,11 +384,11 @@ def pick_and_draw(client: DemoClient, mode: Mode, args, output: Path, ready_time
 
     wait_ready(client, mode, ready_timeout)
     say(f"demo: graph ready after {time.monotonic() - started:.1f} s")
-    before_truth = client.call(GetGroundTruth, "/sim_camera/ground_truth", GetGroundTruth.Request())
+    before_truth = client.call(GetGroundTruth, names.GROUND_TRUTH.absolute, GetGroundTruth.Request())
     before_image = client.image
-    say(f"demo: sending the pick goal (execute) to {PICK_ACTION}")
+    say(f"demo: sending the pick goal (execute) to {names.PICK.absolute}")
     sent = time.monotonic()
-    outcome = send_pick(client.node, client.spin_once, PICK_ACTION, args.sentence, execute=True,
+    outcome = send_pick(client.node, client.spin_once, names.PICK.absolute, args.sentence, execute=True,
                         timeout=args.timeout, on_feedback=lambda *fb: say("  " + format_feedback(*fb)))
     total = time.monotonic() - sent
     if outcome.interrupted:
@@ -400,7 +397,7 @@ def pick_and_draw(client: DemoClient, mode: Mode, args, output: Path, ready_time
         raise DemoError(outcome.error)
     result = outcome.result
     durations = ", ".join(f"{stage} {seconds:.2f} s"
-                          for stage, seconds in stage_durations(outcome.feedback, total))
+                          for stage, seconds in zip(result.stage_names, result.stage_seconds))
     say(f"demo: stage timings: {durations} (total {total:.2f} s)")
     if not (outcome.status == 4 and result.success):
         say(f"demo: the pick failed at {result.failed_stage or '?'}: {result.message}")
@@ -414,24 +411,36 @@ def pick_and_draw(client: DemoClient, mode: Mode, args, output: Path, ready_time
     say(f"demo: chose '{plan.object.label}'; planner {plan.planner} in {plan.planning_time:.2f} s, "
         f"{len(plan.trajectory.points)} + {len(plan.lift_trajectory.points)} trajectory points"
         + (f", {candidate.approach_type} grasp" if candidate else ""))
-    report = execution_report(result.message)
     # the lift takes a frame to show: wait for one rendered after the result (and for the path markers)
     after_image = client.image
     wait_until(lambda: client.image is not after_image and client.path_points is not None, 2.0,
                client.spin_once)
-    after_truth = client.call(GetGroundTruth, "/sim_camera/ground_truth", GetGroundTruth.Request())
-    lifted = report is not None and report[1]
-    if report is not None:
-        name = report[0]
-        z_before, z_after = world_height(before_truth, name), world_height(after_truth, name)
-        if z_before is not None and z_after is not None:
-            say(f"demo: ground truth: '{name}' centre z {z_before:.3f} m -> {z_after:.3f} m")
-        say(f"demo: '{name}' {'LIFTED' if lifted else 'NOT lifted'} ({report[2] * 1000:.0f} mm)")
-    else:
-        say("demo: no execution report in the result")
-    write_picture(client, mode, output, before_image, before_truth, plan,
-                  result.message.rsplit("executed: ", 1)[-1])
-    return 0 if lifted else 1
+    after_truth = client.call(GetGroundTruth, names.GROUND_TRUTH.absolute, GetGroundTruth.Request())
+    stamp = result.header.stamp
+    say(f"demo: every stage used the snapshot stamped {stamp.sec}.{stamp.nanosec:09d}")
+    if not result.executed:
+        say("demo: the plan was not executed")
+        return 1
+    say(f"demo: executor: {result.execution_report}")
+    name = picked_name(before_truth, result.object)
+    z_before, z_after = world_height(before_truth, name), world_height(after_truth, name)
+    if z_before is not None and z_after is not None:
+        say(f"demo: ground truth: '{name}' centre z {z_before:.3f} m -> {z_after:.3f} m")
+    say(f"demo: '{result.object.label}' {'LIFTED' if result.lifted else 'NOT lifted'} "
+        f"({result.lift_height * 1000:.0f} mm)")
+    write_picture(client, mode, output, before_image, before_truth, plan, result.execution_report)
+    return 0 if result.lifted else 1
+
+
+def picked_name(truth, chosen) -> str:
+    """The simulator's name of the object whose true 2D box overlaps the chosen object's box most."""
+    from vla_perception.bridge.messages import box_from_msg, detections_from_msg
+
+    if truth is None or not truth.success or not truth.names:
+        return ""
+    box = box_from_msg(chosen.bbox)
+    overlaps = [box.iou(detection.box) for detection in detections_from_msg(truth.detections)]
+    return truth.names[int(np.argmax(overlaps))] if max(overlaps) > 0 else ""
 
 
 def write_picture(client: DemoClient, mode: Mode, output: Path, before_image, before_truth, plan,

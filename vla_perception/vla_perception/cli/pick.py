@@ -15,10 +15,12 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Optional
 
-DEFAULT_ACTION = "/grasp_orchestrator/pick"
+from vla_perception import names
+from vla_perception.bringup.environment import ros_environment
+
+DEFAULT_ACTION = names.PICK.absolute
 CANCEL_WAIT = 10.0  # seconds to wait for the orchestrator to confirm a cancel (it stops between stages)
 TIMEOUT_GRACE = 2.0  # seconds past --timeout before cancelling here (the orchestrator may report its own)
 FEEDBACK_DRAIN = 0.2  # seconds to keep listening for feedback after the result arrived
@@ -38,26 +40,6 @@ def add_arguments(parser, command):
                         help="seconds to wait for the action server to appear (default: %(default)s)")
 
 
-def ros_environment() -> None:
-    """DDS on loopback with a domain id, and the one-machine Fast DDS profile, before rclpy loads."""
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.setdefault("ROS_DOMAIN_ID", "0")
-    profile = fastdds_profile()
-    if profile is not None:
-        os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
-
-
-def fastdds_profile() -> Optional[Path]:
-    """config/fastdds_local.xml of the source tree or the installed share directory (None: not found)."""
-    from vla_perception.bringup.graph import package_config_dir
-
-    try:
-        path = package_config_dir() / "fastdds_local.xml"
-    except Exception:  # noqa: BLE001 - no config dir anywhere: Fast DDS runs with its defaults
-        return None
-    return path if path.is_file() else None
-
-
 # ----- formatting (pure: the tests and the demo read these lines) -----------------------------------
 def format_feedback(stage: str, detail: str, elapsed: float) -> str:
     return f"[{elapsed:6.2f} s] {stage:<11} {detail}"
@@ -73,9 +55,18 @@ def format_result(status: int, result) -> list[str]:
     else:
         stage = f" at {result.failed_stage}" if result.failed_stage else ""
         lines = [f"failed{stage} ({outcome}): {result.message}"]
+    stamp = result.header.stamp
+    if stamp.sec or stamp.nanosec:
+        lines.append(f"  snapshot: {stamp.sec}.{stamp.nanosec:09d} (every stage used this frame)")
     lines += plan_lines(result.plan)
+    if result.executed:
+        verdict = "lifted" if result.lifted else "NOT lifted"
+        lines.append(f"  executed: '{result.measured_object}' {verdict} ({result.lift_height * 1000:.0f} mm)")
     if result.verify_answer:
         lines.append(f"  verify answer: {result.verify_answer}")
+    if result.stage_names:
+        lines.append("  stage times: " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in
+                                                   zip(result.stage_names, result.stage_seconds)))
     return lines
 
 
@@ -121,7 +112,6 @@ def send_pick(node, spin_once: Callable[[float], None], action: str, sentence: s
     cancelled result and returns it with ``interrupted`` set.
     """
     from rclpy.action import ActionClient
-
     from vla_perception_interfaces.action import Pick
 
     client = ActionClient(node, Pick, action)

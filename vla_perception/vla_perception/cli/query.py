@@ -5,14 +5,16 @@ The same calls as ``ros2 service call``, for machines without ros2cli. Without
 """
 from __future__ import annotations
 
-import os
 import sys
 
+from vla_perception import names
+from vla_perception.bringup.environment import ros_environment
+
 SERVICES = {  # command -> (default service, type name)
-    "detect": ("/detector_node/detect", "Detect"),
-    "classify": ("/clip_node/classify", "Classify"),
-    "caption": ("/vlm_node/caption", "Caption"),
-    "ask": ("/vlm_node/answer", "AnswerQuestion"),
+    "detect": (names.DETECT.absolute, "Detect"),
+    "classify": (names.CLASSIFY.absolute, "Classify"),
+    "caption": (names.CAPTION.absolute, "Caption"),
+    "ask": (names.ANSWER.absolute, "AnswerQuestion"),
 }
 
 
@@ -87,9 +89,8 @@ def format_response(command: str, response) -> str:
 
 
 def run(args) -> int:
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # before rclpy: DDS stays on this machine
+    ros_environment()  # before rclpy: DDS stays on this machine
     import rclpy
-
     from vla_perception_interfaces import srv
 
     srv_type = getattr(srv, SERVICES[args.command][1])

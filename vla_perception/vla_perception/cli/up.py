@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from vla_perception.bringup.commands import node_command
+from vla_perception.bringup.environment import ros_environment
 from vla_perception.bringup.graph import GraphError, NodeSpec, load_graph, resolve_bringup
 from vla_perception.bringup.supervisor import ChildExit, ChildSpec, Supervisor, supervise
 
@@ -68,13 +69,6 @@ def argument_overrides(args) -> dict[str, str]:
     if args.respawn_delay is not None:
         overrides["respawn_delay"] = str(args.respawn_delay)
     return overrides
-
-
-def ros_environment() -> dict[str, str]:
-    """Force DDS onto loopback and set a domain id, here and in the environment for the nodes."""
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.setdefault("ROS_DOMAIN_ID", "0")
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
 def report(line: str) -> None:

@@ -13,12 +13,13 @@ every later step can use ``np.isfinite`` as its single validity test.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from vla_perception.core.types import Box2D, VlaInputError
+from vla_perception.core.types import Box2D, Object3D, VlaInputError
 
 #: Distortion models whose all-zero coefficients mean "no distortion" (sensor_msgs/CameraInfo names).
 SUPPORTED_DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant", "none", "")
@@ -210,3 +211,30 @@ def resize_mask_nearest(mask: np.ndarray, width: int, height: int) -> np.ndarray
     rows = np.minimum(((np.arange(height) + 0.5) * mask.shape[0] / height).astype(int), mask.shape[0] - 1)
     cols = np.minimum(((np.arange(width) + 0.5) * mask.shape[1] / width).astype(int), mask.shape[1] - 1)
     return mask[rows[:, None], cols[None, :]]
+
+
+def object_in_base(obj: Object3D, camera_in_base: np.ndarray) -> Object3D:
+    """Express a camera-frame object in the robot base frame, given the camera's 4x4 pose in that frame."""
+    rotation = Rotation.from_matrix(camera_in_base[:3, :3]) * Rotation.from_quat(obj.orientation)
+    position = camera_in_base[:3, :3] @ np.asarray(obj.position) + camera_in_base[:3, 3]
+    return replace(obj, position=position, orientation=rotation.as_quat(), size=np.asarray(obj.size),
+                   extra=dict(obj.extra))
+
+
+def pose_matrix(position, quaternion) -> np.ndarray:
+    """4x4 transform from a position and a quaternion x, y, z, w."""
+    transform = np.eye(4)
+    transform[:3, :3] = Rotation.from_quat(quaternion).as_matrix()
+    transform[:3, 3] = position
+    return transform
+
+
+def look_at_rotation(eye, target, up=(0.0, 0.0, 1.0)) -> Rotation:
+    """Rotation world <- optical frame (x right, y down, z forward) of a camera at ``eye`` looking at ``target``."""
+    z = np.asarray(target, float) - np.asarray(eye, float)
+    z /= np.linalg.norm(z)
+    x = np.cross(z, np.asarray(up, float))
+    if np.linalg.norm(x) < 1e-9:
+        raise ValueError("camera up vector is parallel to the viewing direction")
+    x /= np.linalg.norm(x)
+    return Rotation.from_matrix(np.column_stack([x, np.cross(z, x), z]))

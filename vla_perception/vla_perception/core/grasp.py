@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from vla_perception.core.pick_pipeline import object_in_base  # noqa: F401 - camera -> base helper, re-exported
+from vla_perception.core.geometry import object_in_base, pose_matrix  # noqa: F401 - re-exported for planners
 from vla_perception.core.types import Object3D
 
 TCP_OFFSET = 0.105
@@ -64,13 +64,6 @@ class GraspCandidate:
         """4x4 TCP pose at 'grasp', 'pregrasp' or 'lift'."""
         positions = {"grasp": self.position, "pregrasp": self.pregrasp, "lift": self.lift}
         return pose_matrix(positions[which], self.orientation)
-
-
-def pose_matrix(position, quaternion) -> np.ndarray:
-    matrix = np.eye(4)
-    matrix[:3, :3] = Rotation.from_quat(quaternion).as_matrix()
-    matrix[:3, 3] = position
-    return matrix
 
 
 def hand_pose_from_tcp(tcp_pose: np.ndarray, tcp_offset: float = TCP_OFFSET) -> np.ndarray:

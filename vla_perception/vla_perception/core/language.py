@@ -214,6 +214,12 @@ def _closest_to_reference(parsed: ParsedCommand, candidates: Sequence[Candidate]
     return min(usable, key=lambda i: distance(candidates[i]))
 
 
+def phrase_match(phrase: str, label: str) -> float:
+    """Fraction of the phrase's words found in the label: 'red mug' is 1.0 for 'red mug', 0.5 for 'blue mug'."""
+    wanted = set(re.findall(r"[a-z0-9]+", phrase.lower()))
+    return len(wanted & set(re.findall(r"[a-z0-9]+", label.lower()))) / max(len(wanted), 1)
+
+
 def select_from(parsed: ParsedCommand, detections: Sequence[Detection],
                 objects: Sequence[Optional[Object3D]], references: Sequence[Candidate] = ()) -> int:
     """``select_candidate`` on aligned detections/objects lists (the pick pipeline's signature)."""

@@ -6,22 +6,18 @@ The node turns messages into core types and calls these; the pipeline itself is 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
+from vla_perception import names
+from vla_perception.core import robot
+from vla_perception.core.geometry import pose_matrix
 from vla_perception.core.grounding import GROUNDING_MODES
 from vla_perception.core.parameters import ParamSpec, in_range, one_of
 from vla_perception.core.pick_pipeline import StageFailure
 from vla_perception.core.types import Detection, Object3D
-
-READY_JOINTS = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785]
-ARM_JOINT_NAMES = [f"panda_joint{i}" for i in range(1, 8)]
-# The simulator's default camera (sim/world.py): optical frame pose in panda_link0.
-SIM_CAMERA_POSE = [1.35, 0.45, 0.65, 0.452814, 0.760586, -0.399776, -0.238006]
 
 
 def _pose7(value) -> Optional[str]:
@@ -35,22 +31,29 @@ def _joints7(value) -> Optional[str]:
 
 
 PARAMS = [
-    ParamSpec("detection_source", "detector", "detector: detector_node's ~/detect; ground_truth: the simulator's "
-              "true boxes (tests, and the demo when no real detector weights exist)",
-              one_of("detector", "ground_truth")),
+    ParamSpec("detection_source", "detector", "detector: detector_node's ~/detect (any backend, the simulator's "
+              "included); ground_truth: debugging only, the simulator's true boxes bypass detection and "
+              "re-ranking", one_of("detector", "ground_truth")),
     ParamSpec("box_threshold", 0.35, "a candidate needs at least this detection score", in_range(0.0, 1.0)),
     ParamSpec("query_threshold", 0.05, "threshold the detector is queried with, so a failure can name the best "
               "candidate below box_threshold", in_range(0.0, 1.0)),
     ParamSpec("rerank", True, "re-rank candidates with clip_node's crops against the phrase"),
+    ParamSpec("pin_snapshot", True, "take one synchronised colour + depth + camera_info set when a pick starts "
+              "and send that same set to every stage; false (debugging only): each node uses its own latest "
+              "frame, which on a moving camera or scene mixes moments"),
+    ParamSpec("snapshot_timeout", 5.0, "seconds a pick waits for a synchronised colour + depth + camera_info set",
+              in_range(0.1, 600.0)),
+    ParamSpec("sync_slop", 0.05, "max stamp difference (s) between the colour, depth and camera_info of a "
+              "snapshot", in_range(0.0, 10.0)),
     ParamSpec("planner", "auto", "auto (moveit when moveit_py imports and a MoveIt config was passed, else "
               "embedded), embedded (roboplan), "
               "moveit or poses_only", one_of("auto", "embedded", "moveit", "poses_only")),
-    ParamSpec("base_frame", "panda_link0", "robot base frame: plans and markers are in it"),
-    ParamSpec("camera_pose", SIM_CAMERA_POSE, "camera optical frame in base_frame: x y z qx qy qz qw "
-              "(static extrinsic; the default is the simulator's camera)", _pose7),
+    ParamSpec("base_frame", robot.BASE_FRAME, "robot base frame: plans and markers are in it"),
+    ParamSpec("camera_pose", list(robot.SIM_CAMERA_POSE), "camera optical frame in base_frame: x y z qx qy qz qw "
+              "(static extrinsic used when TF has none; the default is the simulator's camera)", _pose7),
     ParamSpec("use_tf", True, "look the camera pose up in TF (when tf2_ros is importable) before camera_pose"),
-    ParamSpec("start_joints", READY_JOINTS, "arm joints to plan from until joint_states arrive (the moveit "
-              "planner starts from MoveIt's planning scene instead)", _joints7),
+    ParamSpec("start_joints", list(robot.READY_JOINTS), "arm joints to plan from until joint_states arrive (the "
+              "moveit planner starts from MoveIt's planning scene instead)", _joints7),
     ParamSpec("stage_timeout", 60.0, "seconds one stage's service call may take", in_range(0.1, 3600.0)),
     ParamSpec("support_plane_z", 0.0, "height (m, base_frame) of the surface objects stand on: a target whose "
               "centre lies below it is refused", in_range(-10.0, 10.0)),
@@ -60,13 +63,13 @@ PARAMS = [
     ParamSpec("grounding", "rules", "who picks the object a command refers to: rules (the parser's selector), "
               "rules_then_vlm (the VLM when the rules cannot resolve the reference) or vlm (always the VLM, "
               "through vlm_node's ~/ask with the numbered candidates)", one_of(*GROUNDING_MODES)),
-    ParamSpec("detector_service", "/detector_node/detect", "Detect service"),
-    ParamSpec("classifier_service", "/clip_node/classify", "Classify service (re-ranking)"),
-    ParamSpec("pose_service", "/pose_node/estimate", "EstimatePoses service"),
-    ParamSpec("vlm_service", "/vlm_node/answer", "AnswerQuestion service (verify)"),
-    ParamSpec("ask_service", "/vlm_node/ask", "Ask service (grounding with the VLM)"),
-    ParamSpec("ground_truth_service", "/sim_camera/ground_truth", "GetGroundTruth service (ground_truth source)"),
-    ParamSpec("execute_service", "/sim_camera/execute", "ExecuteGrasp service (execution)"),
+    ParamSpec("detector_service", names.DETECT.relative, "Detect service"),
+    ParamSpec("classifier_service", names.CLASSIFY.relative, "Classify service (re-ranking)"),
+    ParamSpec("pose_service", names.ESTIMATE.relative, "EstimatePoses service"),
+    ParamSpec("vlm_service", names.ANSWER.relative, "AnswerQuestion service (verify)"),
+    ParamSpec("ask_service", names.ASK.relative, "Ask service (grounding with the VLM)"),
+    ParamSpec("ground_truth_service", names.GROUND_TRUTH.relative, "GetGroundTruth service (ground_truth source)"),
+    ParamSpec("execute_service", names.EXECUTE.relative, "ExecuteGrasp service (execution)"),
 ]
 
 
@@ -76,6 +79,9 @@ class Settings:
     box_threshold: float
     query_threshold: float
     rerank: bool
+    pin_snapshot: bool
+    snapshot_timeout: float
+    sync_slop: float
     planner: str
     base_frame: str
     camera_pose: list
@@ -95,10 +101,7 @@ class Settings:
     execute_service: str
 
     def camera_in_base(self) -> np.ndarray:
-        transform = np.eye(4)
-        transform[:3, :3] = Rotation.from_quat(self.camera_pose[3:]).as_matrix()
-        transform[:3, 3] = self.camera_pose[:3]
-        return transform
+        return pose_matrix(self.camera_pose[:3], self.camera_pose[3:])
 
 
 SUPPORT_PLANE_TOLERANCE = 0.02  # m: depth noise and a thin object's centre close to the surface
@@ -131,20 +134,17 @@ def accept_detections(phrase: str, detections: list[Detection], threshold: float
     raise StageFailure("detecting", f"nothing matching '{phrase}' was detected")
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.lower()))
-
-
 def match_ground_truth(phrase: str, detections: list[Detection]) -> list[Detection]:
-    """Stand-in for a detector: ground-truth objects whose label shares words with the phrase.
+    """Debugging stand-in for a detector: ground-truth objects whose label shares words with the phrase.
 
     Score = fraction of the phrase's words found in the label, so "red mug" matches the red
     mug (1.0) above a blue mug (0.5); labels sharing no word are not candidates.
     """
-    wanted = _words(phrase)
+    from vla_perception.core.language import phrase_match
+
     matched = []
     for detection in detections:
-        overlap = len(wanted & _words(detection.label)) / max(len(wanted), 1)
+        overlap = phrase_match(phrase, detection.label)
         if overlap > 0:
             matched.append(Detection(detection.label, overlap, detection.box, detection.phrase, detection.mask))
     return accept_detections(phrase, matched, 0.0)
@@ -168,16 +168,19 @@ def align_objects(count: int, objects: list[tuple[str, Object3D]]) -> list[Optio
 def arm_joints_from_state(names, positions) -> Optional[list[float]]:
     """The 7 Panda arm joints from a JointState's names/positions, or None when some are missing or not finite."""
     lookup = dict(zip(names, positions))
-    if not all(name in lookup for name in ARM_JOINT_NAMES):
+    if not all(name in lookup for name in robot.ARM_JOINT_NAMES):
         return None
-    joints = [float(lookup[name]) for name in ARM_JOINT_NAMES]
+    joints = [float(lookup[name]) for name in robot.ARM_JOINT_NAMES]
     return joints if all(math.isfinite(q) for q in joints) else None
 
 
 @dataclass
 class PickContext:
-    """What one pick learns along the way: the frame it detected in, the simulator's object names."""
+    """What one pick learns along the way: its snapshot, the frame it detected in, the simulator's object names."""
 
+    snapshot: Any = None  # the colour/depth/camera_info set every stage uses (None: not pinned)
+    executed_at: Optional[float] = None  # clock seconds when execution ended (the verify frame must be later)
+    verify_stamp: Any = None  # stamp of the frame the verify question was about
     header: Any = None
     image_size: tuple = (0, 0)
     prompt: str = ""
@@ -187,6 +190,11 @@ class PickContext:
 
     def remember_frame(self, header, image_size, prompt: str = "") -> None:
         self.header, self.image_size, self.prompt = header, tuple(image_size), prompt
+
+    @property
+    def stamp(self):
+        """The snapshot's stamp (builtin_interfaces/Time), None without a snapshot."""
+        return self.snapshot.header.stamp if self.snapshot is not None else None
 
     @property
     def frame_id(self) -> str:

@@ -15,9 +15,10 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from vla_perception.core.geometry import object_in_base
 from vla_perception.core.types import Detection, Object3D
 
-STAGES = ("parsing", "detecting", "re-ranking", "localising", "planning", "executing", "verifying")
+STAGES = ("snapshot", "parsing", "detecting", "re-ranking", "localising", "planning", "executing", "verifying")
 
 
 class StageFailure(Exception):
@@ -45,10 +46,25 @@ class PickSteps:
     select: Callable[[Any, list[Detection], list[Optional[Object3D]], list[Detection]], int]
     plan: Callable[[Object3D, list[Object3D]], Any]  # target, obstacles (robot base frame) -> plan
     rerank: Optional[Callable[[str, list[Detection]], list[float]]] = None  # phrase, detections -> scores
-    execute: Optional[Callable[[Any, int], Any]] = None  # plan, chosen index -> execution report
+    execute: Optional[Callable[[Any, int], "Execution"]] = None  # plan, chosen index -> what happened
     verify: Optional[Callable[[], str]] = None  # -> the VLM's answer
     # True: a reference ("next to the X") that is not detected is left to select (e.g. a VLM fallback)
     references_optional: bool = False
+    # takes the one moment (images, camera pose) every later stage works on -> a description of it
+    snapshot: Optional[Callable[[], str]] = None
+
+
+@dataclass
+class Execution:
+    """What executing a plan did: whether the object rose with the gripper, how far, the executor's words."""
+
+    lifted: bool
+    lift_height: float  # metres
+    report: str = ""
+    measured_object: str = ""  # the executor's name of the object it measured
+
+    def __str__(self) -> str:
+        return self.report or f"{'lifted' if self.lifted else 'not lifted'} ({self.lift_height * 1000:.0f} mm)"
 
 
 @dataclass
@@ -64,19 +80,9 @@ class PickResult:
     chosen: int = -1
     target: Optional[Object3D] = None  # chosen object in the robot base frame
     plan: Any = None
-    execution: Any = None
+    execution: Optional[Execution] = None
     verify_answer: str = ""
-    stage_times: dict[str, float] = field(default_factory=dict)
-
-
-def object_in_base(obj: Object3D, camera_in_base: np.ndarray) -> Object3D:
-    """Express a camera-frame object in the robot base frame, given the camera's 4x4 pose in that frame."""
-    from scipy.spatial.transform import Rotation
-
-    rotation = Rotation.from_matrix(camera_in_base[:3, :3]) * Rotation.from_quat(obj.orientation)
-    position = camera_in_base[:3, :3] @ np.asarray(obj.position) + camera_in_base[:3, 3]
-    return replace(obj, position=position, orientation=rotation.as_quat(), size=np.asarray(obj.size),
-                   extra=dict(obj.extra))
+    stage_times: dict[str, float] = field(default_factory=dict)  # seconds per stage, in the order they ran
 
 
 def run_pick(command: str, steps: PickSteps, camera_in_base, execute: bool = False,
@@ -113,6 +119,8 @@ def _run_stages(command, steps, camera_in_base, execute, verify, on_stage, cance
             # a stage can run twice (localising: estimate, then choose): report its total
             result.stage_times[name] = result.stage_times.get(name, 0.0) + time.monotonic() - started
 
+    if steps.snapshot is not None:
+        stage("snapshot", "colour + depth + camera_info", steps.snapshot)
     result.parsed = stage("parsing", command, lambda: steps.parse(command))
     phrase = result.parsed.phrase
     result.detections = stage("detecting", f"'{phrase}'", lambda: _require_detections(steps.detect(phrase), phrase))

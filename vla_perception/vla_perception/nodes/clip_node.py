@@ -10,6 +10,7 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
+from vla_perception import names
 from vla_perception.bridge.messages import box_from_msg, box_to_msg
 from vla_perception.core.limits import MAX_BOXES, MAX_LABELS, check_count
 from vla_perception.core.models import load_classifier, resolve_model_source
@@ -46,13 +47,14 @@ class ClipNode(ModelNode):
     ]
 
     def __init__(self):
-        super().__init__("clip_node")
+        super().__init__(names.CLIP_NODE)
         self.labels = checked_labels(self.get_parameter("labels").value)
-        self.create_service(Classify, "~/classify", self._classify, callback_group=self.service_group)
-        self.create_service(SetPrompt, "~/set_prompt", self._set_prompt, callback_group=self.service_group)
-        self.create_subscription(String, "~/labels", self._on_labels_topic, 10)
+        self.create_service(Classify, names.CLASSIFY.private, self._classify, callback_group=self.service_group)
+        self.create_service(SetPrompt, names.CLIP_SET_PROMPT.private, self._set_prompt,
+                            callback_group=self.service_group)
+        self.create_subscription(String, names.CLIP_LABELS.private, self._on_labels_topic, 10)
         self.apply_on_change("labels", self._apply_labels)
-        self._classification_pub = self.create_lifecycle_publisher(Classification, "~/classification",
+        self._classification_pub = self.create_lifecycle_publisher(Classification, names.CLASSIFICATION.private,
                                                                    QoSProfile(depth=10))
 
     def load_model(self, params):
@@ -114,6 +116,9 @@ class ClipNode(ModelNode):
             response.message = ", ".join(f"{r.best_label} {r.best_score:.2f}" for r in response.results)
 
         return self.answer(response, work)
+
+
+DECLARED_PARAMETERS = ClipNode.declared_parameters()
 
 
 def main(args=None):

@@ -1,5 +1,8 @@
 """detector_node: open-vocabulary detection (Grounding DINO, or OWL-ViT with backend:=owlvit).
 
+``backend:=sim`` is a simulation backend, not a model: boxes of sim_camera's scene with noise and
+distractors (nodes/sim_detector.py), for running the pick pipeline in the simulator.
+
 Subscribes ``image`` (sensor-data QoS); publishes ``~/detections`` (Detection2DArray,
 header = the image's) and ``~/debug_image``; services ``~/detect`` and ``~/set_prompt``;
 ``~/prompt`` (std_msgs/String) and the ``prompt`` parameter change the prompt at run time.
@@ -12,6 +15,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
+from vla_perception import names
 from vla_perception.bridge import vision
 from vla_perception.bridge.image import cv2_to_imgmsg
 from vla_perception.bridge.messages import detections_to_msg
@@ -29,8 +33,11 @@ from vla_perception_interfaces.srv import Detect, SetPrompt
 
 class DetectorNode(ModelNode):
     PARAMS = MODEL_PARAMS + [
-        ParamSpec("backend", "grounding_dino", "detector model: grounding_dino or owlvit",
-                  one_of("grounding_dino", "owlvit")),
+        ParamSpec("backend", "grounding_dino", "grounding_dino or owlvit (models), or sim: the simulator's boxes "
+                  "with noise and distractors (a simulation backend for sim_camera scenes, not a model)",
+                  one_of("grounding_dino", "owlvit", "sim")),
+        ParamSpec("sim_latency", 0.0, "backend sim only: seconds each detection takes, standing in for a "
+                  "model's inference time", in_range(0.0, 60.0)),
         ParamSpec("model", "", "hub id or local path overriding the profile's detector checkpoint (read-only "
                   "after start)", read_only=True),
         ParamSpec("prompt", "cup . bottle . duck . cube", "what to look for: 'red cup . blue bottle'"),
@@ -42,25 +49,33 @@ class DetectorNode(ModelNode):
     ]
 
     def __init__(self):
-        super().__init__("detector_node")
+        super().__init__(names.DETECTOR_NODE)
         self.prompt = self.get_parameter("prompt").value
-        self.create_service(Detect, "~/detect", self._detect, callback_group=self.service_group)
-        self.create_service(SetPrompt, "~/set_prompt", self._set_prompt, callback_group=self.service_group)
-        self.create_subscription(String, "~/prompt", lambda msg: self._apply_prompt(msg.data), 10)
+        self.create_service(Detect, names.DETECT.private, self._detect, callback_group=self.service_group)
+        self.create_service(SetPrompt, names.DETECTOR_SET_PROMPT.private, self._set_prompt,
+                            callback_group=self.service_group)
+        self.create_subscription(String, names.DETECTOR_PROMPT.private, lambda msg: self._apply_prompt(msg.data), 10)
         self.apply_on_change("prompt", self._apply_prompt)
-        self._detections_pub = self.create_lifecycle_publisher(Detection2DArray, "~/detections", QoSProfile(depth=10))
-        self._debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", QoSProfile(depth=2))
+        self._detections_pub = self.create_lifecycle_publisher(Detection2DArray, names.DETECTIONS.private,
+                                                               QoSProfile(depth=10))
+        self._debug_pub = self.create_lifecycle_publisher(Image, names.DETECTOR_DEBUG_IMAGE.private,
+                                                          QoSProfile(depth=2))
         self._vision_pubs = None
         if vision.available() and self.get_parameter("publish_vision_msgs").value:
             from vision_msgs.msg import Detection2DArray as VisionDetection2DArray, LabelInfo
 
             self._vision_pubs = (
-                self.create_lifecycle_publisher(VisionDetection2DArray, "~/detections_2d", QoSProfile(depth=10)),
-                self.create_publisher(LabelInfo, "~/label_info", QoSProfile(
+                self.create_lifecycle_publisher(VisionDetection2DArray, names.DETECTIONS_2D.private,
+                                                QoSProfile(depth=10)),
+                self.create_publisher(LabelInfo, names.LABEL_INFO.private, QoSProfile(
                     depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)))
             self._publish_label_info()
 
     def load_model(self, params):
+        if params.backend == "sim":
+            from vla_perception.nodes.sim_detector import SimulatedDetector
+
+            return SimulatedDetector(self, params.sim_latency)
         source = resolve_model_source(params.profile, params.backend, params.model or None)
         model = load_detector(source, backend=params.backend, device=params.device, threads=params.threads,
                               runtime=params.runtime, precision=params.precision)
@@ -100,9 +115,10 @@ class DetectorNode(ModelNode):
     # detection
     def _run(self, image, header, prompt=None, box_threshold=0.0, text_threshold=0.0):
         with self.model_lock:
-            result = self.loaded_model().detect(image, prompt or self.prompt,
-                                       box_threshold=box_threshold or self.params.box_threshold,
-                                       text_threshold=text_threshold or self.params.text_threshold)
+            frame = {"stamp": header.stamp} if self.params.backend == "sim" else {}  # which simulator frame
+            prompt = prompt.strip() if prompt and prompt.strip() else self.prompt
+            result = self.loaded_model().detect(image, prompt, box_threshold=box_threshold or self.params.box_threshold,
+                                                text_threshold=text_threshold or self.params.text_threshold, **frame)
         msg = detections_to_msg(result.detections, header, (image.shape[1], image.shape[0]), result.prompt,
                                 result.model_id, result.inference_time)
         if self.params.debug_image:
@@ -130,6 +146,9 @@ class DetectorNode(ModelNode):
             response.message = f"{len(response.detections.detections)} detection(s)"
 
         return self.answer(response, work)
+
+
+DECLARED_PARAMETERS = DetectorNode.declared_parameters()
 
 
 def main(args=None):

@@ -202,7 +202,7 @@ class VlaLifecycleNode(GuardedCallbacks, LifecycleNode):
     def __init__(self, name: str, **kwargs):
         super().__init__(name, **kwargs)
         self.start_diagnostics()
-        self._specs = [AUTOSTART, *self.PARAMS]
+        self._specs = self.declared_parameters()
         self.declare_specs(self._specs)
         self.params: Optional[SimpleNamespace] = None
         self.active = False
@@ -216,6 +216,10 @@ class VlaLifecycleNode(GuardedCallbacks, LifecycleNode):
         if self.params is not None:
             names = {spec.name for spec in self._specs}
             vars(self.params).update({p.name: p.value for p in parameters if p.name in names})
+
+    @classmethod
+    def declared_parameters(cls) -> list[ParamSpec]:
+        return [AUTOSTART, *cls.PARAMS]
 
     # ----- lifecycle -------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

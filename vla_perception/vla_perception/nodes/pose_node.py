@@ -20,6 +20,7 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
+from vla_perception import names
 from vla_perception.bridge import vision
 from vla_perception.bridge.image import imgmsg_to_cv2
 from vla_perception.bridge.markers import object_markers
@@ -63,7 +64,7 @@ class PoseNode(VlaLifecycleNode):
     ] + [spec for spec in MODEL_PARAMS if spec.name in ("profile", "device", "threads")]
 
     def __init__(self):
-        super().__init__("pose_node")
+        super().__init__(names.POSE_NODE)
         self._group = ReentrantCallbackGroup()
         self._recent_depth = deque(maxlen=DEPTH_HISTORY)  # newest last
         self._latest_info = None
@@ -72,14 +73,15 @@ class PoseNode(VlaLifecycleNode):
         self._worker = None
         self.segmenter = None
         self._segmenter_lock = threading.Lock()
-        self.create_service(EstimatePoses, "~/estimate", self._estimate, callback_group=self._group)
-        self._objects_pub = self.create_lifecycle_publisher(Object3DArray, "~/objects", QoSProfile(depth=10))
-        self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "~/markers", QoSProfile(depth=2))
+        self.create_service(EstimatePoses, names.ESTIMATE.private, self._estimate, callback_group=self._group)
+        self._objects_pub = self.create_lifecycle_publisher(Object3DArray, names.OBJECTS.private, QoSProfile(depth=10))
+        self._markers_pub = self.create_lifecycle_publisher(MarkerArray, names.POSE_MARKERS.private,
+                                                            QoSProfile(depth=2))
         self._vision_pub = None
         if vision.available() and self.get_parameter("publish_vision_msgs").value:
             from vision_msgs.msg import Detection3DArray
 
-            self._vision_pub = self.create_lifecycle_publisher(Detection3DArray, "~/detections_3d",
+            self._vision_pub = self.create_lifecycle_publisher(Detection3DArray, names.DETECTIONS_3D.private,
                                                                QoSProfile(depth=10))
 
     def configure(self, params) -> None:
@@ -210,6 +212,9 @@ class PoseNode(VlaLifecycleNode):
             response.message = "; ".join([summary, *kept_boxes])
 
         return self.answer(response, work)
+
+
+DECLARED_PARAMETERS = PoseNode.declared_parameters()
 
 
 def main(args=None):

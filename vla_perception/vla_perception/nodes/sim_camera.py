@@ -2,12 +2,16 @@
 
 Publishes ``image`` (rgb8), ``depth`` (32FC1 metres) and ``camera_info`` with one stamp per
 frame, and ``joint_states``; services ``~/ground_truth`` (names, true 3D boxes and 2D boxes
-of the visible objects in the latest frame), ``~/execute`` (run a GraspPlan: approach,
-close, lift, report whether the object rose) and ``~/reset`` (rebuild the scene).
+of the visible objects in the latest frame, or in a recent frame named by its stamp),
+``~/execute`` (run a GraspPlan: approach, close, lift, report whether the object rose) and
+``~/reset`` (rebuild the scene). With ``object_motion`` > 0 the objects slide between frames
+(a scene that moves while a pick looks at it).
 """
 from __future__ import annotations
 
+import collections
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -16,9 +20,11 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
+from vla_perception import names
 from vla_perception.bridge.image import cv2_to_imgmsg
 from vla_perception.bridge.messages import detections_to_msg, objects_to_msg, pose_to_msg, trajectory_from_msg
 from vla_perception.bridge.transforms import broadcast_static_camera
+from vla_perception.core import robot
 from vla_perception.core.parameters import ParamSpec, in_range, non_negative_int, one_of, positive_int
 from vla_perception.core.types import Detection, Object3D, VlaInputError
 from vla_perception.nodes.lifecycle import GuardedNode, run_node, user_errors
@@ -28,8 +34,8 @@ from vla_perception.sim.objects import default_objects, random_objects
 from vla_perception.sim.scene import CameraConfig, TabletopScene
 from vla_perception_interfaces.srv import ExecuteGrasp, GetGroundTruth
 
-ARM_JOINT_NAMES = [f"panda_joint{i}" for i in range(1, 8)]
 MIN_VISIBLE_PIXELS = 50  # an object must show this many pixels to count as visible
+FRAMES_KEPT = 40  # recent frames whose ground truth ~/ground_truth can still give by stamp
 
 PARAMS = [
     ParamSpec("rate", 2.0, "frames per second (one render takes about 0.25 s on a CPU)", in_range(0.01, 30.0)),
@@ -43,26 +49,43 @@ PARAMS = [
     ParamSpec("height", world.IMAGE_HEIGHT, "image height (px)", positive_int),
     ParamSpec("frame_id", world.CAMERA_OPTICAL_FRAME, "frame_id of the images (the optical frame)"),
     ParamSpec("world_frame", world.WORLD_FRAME, "frame of the robot base and of world poses"),
+    ParamSpec("object_motion", 0.0, "objects slide this far (m) along the world y axis from one frame to the next, "
+              "cycling through motion_positions places centred on where they settled (0: still)", in_range(0.0, 0.2)),
+    ParamSpec("motion_positions", 5, "places the sliding objects cycle through", positive_int),
 ]
+
+DECLARED_PARAMETERS = PARAMS
+# what the node is built from once (timer, camera and its static transform); the scene's own
+# parameters may be set at run time and take effect at the next ~/reset
+FIXED_AT_START = ("rate", "camera_eye", "camera_target", "fov_deg", "width", "height", "frame_id", "world_frame")
+
+
+@dataclass
+class Rendered:
+    """One published frame and the simulator's truth about it."""
+
+    header: Header
+    frame: object  # sim.scene.Frame
+    truths: list
 
 
 class SimCamera(GuardedNode):
     def __init__(self):
-        super().__init__("sim_camera")
-        # the scene is built once, from these: a change at run time would not take effect
-        self.declare_specs(PARAMS, read_only=tuple(spec.name for spec in PARAMS))
+        super().__init__(names.SIM_CAMERA)
+        self.declare_specs(PARAMS, read_only=FIXED_AT_START)
         self.params = self.read_specs(PARAMS)
         self._lock = threading.Lock()  # pybullet is not thread-safe: renders and executions take turns
-        self._frame, self._truths, self._header = None, [], None
+        self._recent: collections.deque[Rendered] = collections.deque(maxlen=FRAMES_KEPT)
+        self._frames_rendered = 0
         self.scene = self._build_scene()
         self._image_pub = self.create_publisher(Image, "image", qos_profile_sensor_data)
         self._depth_pub = self.create_publisher(Image, "depth", qos_profile_sensor_data)
         self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
         self._joints_pub = self.create_publisher(JointState, "joint_states", 10)
         services = MutuallyExclusiveCallbackGroup()
-        self.create_service(GetGroundTruth, "~/ground_truth", self._ground_truth, callback_group=services)
-        self.create_service(ExecuteGrasp, "~/execute", self._execute, callback_group=services)
-        self.create_service(Trigger, "~/reset", self._reset, callback_group=services)
+        self.create_service(GetGroundTruth, names.GROUND_TRUTH.private, self._ground_truth, callback_group=services)
+        self.create_service(ExecuteGrasp, names.EXECUTE.private, self._execute, callback_group=services)
+        self.create_service(Trigger, names.RESET.private, self._reset, callback_group=services)
         self.create_timer(1.0 / self.params["rate"], self._publish_frame,
                           callback_group=MutuallyExclusiveCallbackGroup())
         self._user_errors = user_errors()
@@ -85,16 +108,25 @@ class SimCamera(GuardedNode):
     # ----- publishing --------------------------------------------------------------------------
     def _publish_frame(self) -> None:
         with self._lock:
+            self._move_objects()
             frame = self.scene.render()
             truths = self.scene.ground_truth(frame)
             joints = self.scene.joint_positions()
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
-        self._frame, self._truths, self._header = frame, truths, header
+        self._recent.append(Rendered(header, frame, truths))
         self._image_pub.publish(cv2_to_imgmsg(frame.rgb, "rgb8", header))
         self._depth_pub.publish(cv2_to_imgmsg(frame.depth, "32FC1", header))
         self._info_pub.publish(self._camera_info(frame, header))
         self._joints_pub.publish(JointState(header=Header(stamp=header.stamp, frame_id=self.params["world_frame"]),
-                                            name=ARM_JOINT_NAMES, position=joints.tolist()))
+                                            name=list(robot.ARM_JOINT_NAMES), position=joints.tolist()))
+
+    def _move_objects(self) -> None:
+        step = self.params["object_motion"]
+        if step > 0:
+            places = self.params["motion_positions"]
+            place = self._frames_rendered % places - (places - 1) / 2  # centred on where they settled
+            self.scene.shift_objects([0.0, step * place, 0.0])
+        self._frames_rendered += 1
 
     @staticmethod
     def _camera_info(frame, header) -> CameraInfo:
@@ -119,24 +151,35 @@ class SimCamera(GuardedNode):
 
     def _ground_truth(self, request, response):
         def work():
-            if self._frame is None:
-                raise VlaInputError("no frame rendered yet: wait for the first image")
-            visible = [t for t in self._truths if t.box is not None and t.visible_pixels >= MIN_VISIBLE_PIXELS]
-            response.header = self._header
+            rendered = self._rendered_at(request.stamp)
+            frame, header = rendered.frame, rendered.header
+            visible = [t for t in rendered.truths if t.box is not None and t.visible_pixels >= MIN_VISIBLE_PIXELS]
+            response.header = header
             response.names = [t.name for t in visible]
             objects = [Object3D(t.label, 1.0, t.position_camera, t.orientation_camera, t.size, t.visible_pixels,
                                 1.0, t.box) for t in visible]
-            response.objects = objects_to_msg(objects, self._header)
+            response.objects = objects_to_msg(objects, header)
             detections = [Detection(t.label, 1.0, t.box, phrase=t.name) for t in visible]
-            response.detections = detections_to_msg(detections, self._header, (self._frame.rgb.shape[1],
-                                                                               self._frame.rgb.shape[0]),
+            response.detections = detections_to_msg(detections, header, (frame.rgb.shape[1], frame.rgb.shape[0]),
                                                     model_id="ground_truth")
             response.world_poses = [pose_to_msg(t.position_world, t.orientation_world) for t in visible]
-            response.camera_pose = pose_to_msg(self._frame.camera_position, self._frame.camera_orientation)
+            response.camera_pose = pose_to_msg(frame.camera_position, frame.camera_orientation)
             response.world_frame = self.params["world_frame"]
             response.message = f"{len(visible)} visible object(s)"
 
         return self._answer(response, work)
+
+    def _rendered_at(self, stamp) -> Rendered:
+        recent = list(self._recent)
+        if not recent:
+            raise VlaInputError("no frame rendered yet: wait for the first image")
+        if stamp.sec == 0 and stamp.nanosec == 0:
+            return recent[-1]
+        for rendered in recent:
+            if rendered.header.stamp == stamp:
+                return rendered
+        raise VlaInputError(f"no frame stamped {stamp.sec}.{stamp.nanosec:09d} among the last {len(recent)} "
+                            "rendered: ask sooner, or with a zero stamp for the latest")
 
     def _execute(self, request, response):
         def work():
@@ -148,8 +191,8 @@ class SimCamera(GuardedNode):
                                     f"{len(plan.candidates)} candidates")
             if request.object_name and request.object_name not in self.scene.bodies:
                 raise VlaInputError(f"no object '{request.object_name}' (have {sorted(self.scene.bodies)})")
-            approach = trajectory_from_msg(plan.trajectory, ARM_JOINT_NAMES)
-            lift = trajectory_from_msg(plan.lift_trajectory, ARM_JOINT_NAMES) if plan.lift_trajectory.points \
+            approach = trajectory_from_msg(plan.trajectory, robot.ARM_JOINT_NAMES)
+            lift = trajectory_from_msg(plan.lift_trajectory, robot.ARM_JOINT_NAMES) if plan.lift_trajectory.points \
                 else None
             width = plan.candidates[plan.chosen_candidate].gripper_width
             if not 0.0 <= width <= world.GRIPPER_MAX_OPENING:  # also refuses NaN
@@ -157,6 +200,7 @@ class SimCamera(GuardedNode):
             with self._lock:
                 report = execute_grasp(self.scene, approach, lift, width, request.object_name)
             response.lifted, response.lift_height = report.lifted, float(report.lift_height)
+            response.measured_object = report.object_name
             response.message = str(report)
 
         return self._answer(response, work)
@@ -164,8 +208,11 @@ class SimCamera(GuardedNode):
     def _reset(self, request, response):
         def work():
             with self._lock:
+                self.params = self.read_specs(PARAMS)  # `ros2 param set` then reset: e.g. another seed
                 self.scene.close()
                 self.scene = self._build_scene()
+                self._recent.clear()
+                self._frames_rendered = 0
             response.message = f"scene rebuilt: {', '.join(self.scene.bodies)}"
 
         return self._answer(response, work)

@@ -18,6 +18,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
+from vla_perception import names
 from vla_perception.bridge import vision
 from vla_perception.bridge.image import cv2_to_imgmsg, imgmsg_to_cv2
 from vla_perception.bridge.markers import track_markers
@@ -103,21 +104,24 @@ class TrackerNode(VlaLifecycleNode):
     ]
 
     def __init__(self):
-        super().__init__("tracker_node")
+        super().__init__(names.TRACKER_NODE)
         self.tracker = None
         self._lock = threading.Lock()  # frames and detections arrive on different threads
         self._group = MutuallyExclusiveCallbackGroup()
         self._subscriptions = []
         self._camera = None
         self._model_id = ""
-        self._tracks_pub = self.create_lifecycle_publisher(Detection2DArray, "~/tracks", QoSProfile(depth=10))
-        self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "~/markers", QoSProfile(depth=2))
-        self._debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", QoSProfile(depth=2))
+        self._tracks_pub = self.create_lifecycle_publisher(Detection2DArray, names.TRACKS.private,
+                                                           QoSProfile(depth=10))
+        self._markers_pub = self.create_lifecycle_publisher(MarkerArray, names.TRACKER_MARKERS.private,
+                                                            QoSProfile(depth=2))
+        self._debug_pub = self.create_lifecycle_publisher(Image, names.TRACKER_DEBUG_IMAGE.private,
+                                                          QoSProfile(depth=2))
         self._vision_pub = None
         if vision.available() and self.get_parameter("publish_vision_msgs").value:
             from vision_msgs.msg import Detection2DArray as VisionDetection2DArray
 
-            self._vision_pub = self.create_lifecycle_publisher(VisionDetection2DArray, "~/tracks_2d",
+            self._vision_pub = self.create_lifecycle_publisher(VisionDetection2DArray, names.TRACKS_2D.private,
                                                                QoSProfile(depth=10))
 
     def configure(self, params) -> None:
@@ -185,6 +189,9 @@ class TrackerNode(VlaLifecycleNode):
         if self.params.debug_image:
             drawn = [Detection(f"#{t.track_id} {t.label}", t.score, t.box) for t in tracks]
             self._debug_pub.publish(cv2_to_imgmsg(draw_detections(image, drawn), "rgb8", header))
+
+
+DECLARED_PARAMETERS = TrackerNode.declared_parameters()
 
 
 def main(args=None):

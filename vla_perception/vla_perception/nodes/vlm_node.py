@@ -12,6 +12,7 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
+from vla_perception import names
 from vla_perception.core.models.checks import MAX_NEW_TOKENS_LIMIT, check_torch_only
 from vla_perception.core.models.json_answers import parse_schema
 from vla_perception.core.models.vlm_backends import BACKENDS, load_vlm_backend
@@ -26,8 +27,10 @@ TOKENS = in_range(1, MAX_NEW_TOKENS_LIMIT)
 
 
 class VlmNode(ModelNode):
-    PARAMS = [spec for spec in MODEL_PARAMS if spec.name != "stream"] + [
+    PARAMS = [spec for spec in MODEL_PARAMS if spec.name not in ("stream", "max_rate")] + [
         ParamSpec("stream", False, "caption streamed frames onto ~/caption (costly: one caption per frame)"),
+        ParamSpec("max_rate", 1.0, "at most this many streamed captions per second; 0: no limit",
+                  in_range(0.0, 1000.0)),
         ParamSpec("caption_model", "", "hub id or local path overriding the profile's captioning checkpoint "
                   "(read-only after start)", read_only=True),
         ParamSpec("vqa_model", "", "hub id or local path overriding the profile's VQA checkpoint "
@@ -58,11 +61,11 @@ class VlmNode(ModelNode):
     ]
 
     def __init__(self):
-        super().__init__("vlm_node")
-        self.create_service(Caption, "~/caption", self._caption, callback_group=self.service_group)
-        self.create_service(AnswerQuestion, "~/answer", self._answer, callback_group=self.service_group)
-        self.create_service(Ask, "~/ask", self._ask, callback_group=self.service_group)
-        self._caption_pub = self.create_lifecycle_publisher(String, "~/caption", QoSProfile(depth=10))
+        super().__init__(names.VLM_NODE)
+        self.create_service(Caption, names.CAPTION.private, self._caption, callback_group=self.service_group)
+        self.create_service(AnswerQuestion, names.ANSWER.private, self._answer, callback_group=self.service_group)
+        self.create_service(Ask, names.ASK.private, self._ask, callback_group=self.service_group)
+        self._caption_pub = self.create_lifecycle_publisher(String, names.CAPTION_TOPIC.private, QoSProfile(depth=10))
 
     def load_model(self, params):
         check_torch_only(params.backend, params.runtime, params.precision)
@@ -120,6 +123,9 @@ class VlmNode(ModelNode):
             response.answer, response.inference_time = result.text, float(result.inference_time)
 
         return self.answer(response, work)
+
+
+DECLARED_PARAMETERS = VlmNode.declared_parameters()
 
 
 def main(args=None):

@@ -17,7 +17,7 @@ import pybullet_data
 from pybullet_utils import bullet_client
 from scipy.spatial.transform import Rotation
 
-from vla_perception.core.geometry import CameraIntrinsics
+from vla_perception.core.geometry import CameraIntrinsics, look_at_rotation
 from vla_perception.core.types import Box2D
 from vla_perception.sim import world
 from vla_perception.sim.objects import MESH_KINDS, ObjectSpec, default_objects
@@ -50,13 +50,7 @@ class CameraConfig:
 
     def optical_rotation(self) -> Rotation:
         """Rotation world <- camera optical frame (x right, y down, z forward)."""
-        z = np.asarray(self.target, float) - np.asarray(self.eye, float)
-        z /= np.linalg.norm(z)
-        x = np.cross(z, np.asarray(self.up, float))
-        if np.linalg.norm(x) < 1e-9:
-            raise ValueError("camera up vector is parallel to the viewing direction")
-        x /= np.linalg.norm(x)
-        return Rotation.from_matrix(np.column_stack([x, np.cross(z, x), z]))
+        return look_at_rotation(self.eye, self.target, self.up)
 
 
 @dataclass
@@ -115,6 +109,8 @@ class TabletopScene:
         self._spawn_objects(list(objects) if objects is not None else default_objects(), min_gap)
         self.step(settle_time)
         self.initial_heights = {name: self.object_link_pose(name)[0][2] for name in self.bodies}
+        self._home_poses = {name: self.client.getBasePositionAndOrientation(body)
+                            for name, body in self.bodies.items()}
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -197,6 +193,16 @@ class TabletopScene:
         c.setJointMotorControlArray(self.robot, list(world.FINGER_JOINTS), pybullet.POSITION_CONTROL,
                                     targetPositions=[self._finger_target] * 2,
                                     forces=[self._finger_force] * 2)
+
+    def shift_objects(self, offset) -> None:
+        """Teleport every movable object to its settled pose plus ``offset`` (world, m): a scene that moves."""
+        for name, body in self.bodies.items():
+            kind = self.specs[name].kind
+            if kind in MESH_KINDS and MESH_KINDS[kind].static:
+                continue
+            position, orientation = self._home_poses[name]
+            self.client.resetBasePositionAndOrientation(body, np.add(position, offset).tolist(), orientation)
+            self.client.resetBaseVelocity(body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 
     # ------------------------------------------------------------------ robot
     def reset_arm(self, joints: Sequence[float], finger_opening: Optional[float] = None) -> None:

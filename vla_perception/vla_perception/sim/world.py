@@ -1,4 +1,4 @@
-"""World conventions of the simulated tabletop that other modules rely on.
+"""World conventions of the simulated tabletop (robot and camera conventions: core/robot.py).
 
 World frame == robot base frame ``panda_link0``: z up, x forward (away from the robot),
 metres. The Franka Panda stands at the origin; the table top is the plane z = 0; objects
@@ -6,8 +6,17 @@ stand in the reach region below.
 """
 from __future__ import annotations
 
-WORLD_FRAME = "panda_link0"
-CAMERA_OPTICAL_FRAME = "sim_camera_color_optical_frame"
+from vla_perception.core.robot import (  # noqa: F401 - READY_JOINTS: the simulator starts the arm there
+    BASE_FRAME,
+    READY_JOINTS,
+    SIM_CAMERA_EYE,
+    SIM_CAMERA_FRAME,
+    SIM_CAMERA_TARGET,
+    SIM_CAMERA_UP,
+)
+
+WORLD_FRAME = BASE_FRAME
+CAMERA_OPTICAL_FRAME = SIM_CAMERA_FRAME
 
 ROBOT_URDF = "franka_panda/panda.urdf"
 ROBOT_BASE_POSITION = (0.0, 0.0, 0.0)
@@ -15,7 +24,6 @@ ARM_JOINTS = (0, 1, 2, 3, 4, 5, 6)
 FINGER_JOINTS = (9, 10)
 HAND_LINK = 8  # panda_hand
 GRASP_TARGET_LINK = 11  # panda_grasptarget: 0.105 m along the hand's z axis, between the finger pads
-READY_JOINTS = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
 ARM_MAX_FORCES = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)
 GRIPPER_MAX_OPENING = 0.08  # metres between the fingers
 GRASPABLE_EXTENT = 0.065  # every object has at least one horizontal extent at most this
@@ -34,8 +42,8 @@ IMAGE_HEIGHT = 480
 CAMERA_FOV_DEG = 58.0  # vertical field of view
 CAMERA_NEAR = 0.05
 CAMERA_FAR = 5.0
-DEFAULT_CAMERA_EYE = (1.35, 0.45, 0.65)
-DEFAULT_CAMERA_TARGET = (0.52, 0.0, 0.0)
-DEFAULT_CAMERA_UP = (0.0, 0.0, 1.0)
+DEFAULT_CAMERA_EYE = SIM_CAMERA_EYE
+DEFAULT_CAMERA_TARGET = SIM_CAMERA_TARGET
+DEFAULT_CAMERA_UP = SIM_CAMERA_UP
 
 SIM_TIMESTEP = 1.0 / 240.0

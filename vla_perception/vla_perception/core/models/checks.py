@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence, Union
 
 import numpy as np
 
@@ -120,3 +120,19 @@ def check_torch_only(family: str, runtime: str, precision: str) -> None:
                                 "(use runtime:=torch or auto)")
     if precision == "int8":
         raise AccelerationError(f"precision 'int8' is not supported for {family} yet (use precision:=auto)")
+
+
+Prompt = Union[str, Sequence[str]]
+
+
+def prompt_phrases(prompt: Prompt) -> list[str]:
+    """["red cup", "blue bottle"] from either "red cup . blue bottle" or a list of phrases (lower case)."""
+    if isinstance(prompt, str):
+        parts = check_text(prompt, "prompt").split(".")
+    else:
+        parts = [part for phrase in (prompt or []) for part in str(phrase).split(".")]
+    phrases = [" ".join(part.lower().split()) for part in parts]
+    phrases = [phrase for phrase in phrases if phrase]
+    if not phrases:
+        raise TextInputError(f"empty prompt: {prompt!r} names no phrase")
+    return list(dict.fromkeys(phrases))

@@ -6,34 +6,19 @@ input image's pixels, each labelled with the prompt phrase it matched, after cla
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from vla_perception.core.models.checks import check_image, check_length, check_text
-from vla_perception.core.models.errors import TextInputError
+from vla_perception.core.models.checks import Prompt, check_image, check_length, prompt_phrases  # noqa: F401
 from vla_perception.core.models.loading import as_source, hf_pretrained
 from vla_perception.core.models.results import DetectionResult
 from vla_perception.core.models.runtime import Runtime, Stopwatch, make_runtime
 from vla_perception.core.types import Box2D, Detection
 
-Prompt = Union[str, Sequence[str]]
 BACKENDS = ("grounding_dino", "owlvit")
 SEPARATOR_IDS = (0, 101, 102, 1012)  # [PAD] [CLS] [SEP] "." in Grounding DINO's BERT vocabulary
-
-
-def prompt_phrases(prompt: Prompt) -> list[str]:
-    """["red cup", "blue bottle"] from either "red cup . blue bottle" or a list of phrases (lower case)."""
-    if isinstance(prompt, str):
-        parts = check_text(prompt, "prompt").split(".")
-    else:
-        parts = [part for phrase in (prompt or []) for part in str(phrase).split(".")]
-    phrases = [" ".join(part.lower().split()) for part in parts]
-    phrases = [phrase for phrase in phrases if phrase]
-    if not phrases:
-        raise TextInputError(f"empty prompt: {prompt!r} names no phrase")
-    return list(dict.fromkeys(phrases))
 
 
 def label_for(text: str, phrases: Sequence[str]) -> str:

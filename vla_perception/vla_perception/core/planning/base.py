@@ -8,11 +8,12 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from vla_perception.core import robot
 from vla_perception.core.grasp import GraspCandidate, GraspParams, generate_grasps
 from vla_perception.core.types import Object3D, VlaInputError
 
-PANDA_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-PANDA_READY = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)  # Franka's "ready" pose (MoveIt's panda config)
+PANDA_ARM_JOINTS = robot.ARM_JOINT_NAMES
+PANDA_READY = robot.READY_JOINTS
 
 # Caps on a trajectory handed to a simulator or a robot (a planned pick has tens of points, a few seconds).
 MAX_TRAJECTORY_POINTS = 2000

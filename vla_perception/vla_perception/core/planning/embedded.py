@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from vla_perception.core import robot
 from vla_perception.core.grasp import GraspCandidate, GraspParams, pose_matrix
 from vla_perception.core.planning.base import (
     PANDA_ARM_JOINTS,
@@ -35,7 +36,7 @@ from vla_perception.core.types import Object3D
 IK_SAFETY_TIMEOUT = 1.0  # seconds; a solve normally takes well under 10 ms
 GROUP = "panda_arm"
 TCP_FRAME = "panda_grasptarget"
-BASE_FRAME = "panda_link0"
+BASE_FRAME = robot.BASE_FRAME
 _NEVER_COLLIDING = (
     "link0:link1 link0:link2 link0:link3 link0:link4 link1:link2 link1:link3 link1:link4 link2:link3 "
     "link2:link4 link2:link6 link3:link4 link3:link5 link3:link6 link3:link7 link4:link5 link4:link6 "
