@@ -10,8 +10,8 @@ import pytest
 
 CORE = Path(__file__).resolve().parents[1] / "vla_perception" / "core"
 LAYERS = [  # lowest first
-    ("types", {"types", "parameters", "latest_worker", "sync", "language", "drawing", "models"}),
-    ("geometry", {"geometry", "pose_estimation", "localise", "projection", "robot"}),
+    ("types", {"types", "parameters", "latest_worker", "sync", "language", "drawing", "models", "limits"}),
+    ("geometry", {"geometry", "pose_estimation", "localise", "projection", "robot", "tracking"}),
     ("grasp", {"grasp"}),
     ("planning", {"planning"}),
     ("pipeline", {"pick_pipeline", "orchestration", "grounding", "task_planning"}),
