@@ -95,6 +95,7 @@ class RosClient:
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
+        self._action_clients: dict = {}
 
     def call(self, srv_type, service: str, request, timeout: float = 30.0):
         """Call a service once it is available; raises TimeoutError with a useful message."""
@@ -115,6 +116,14 @@ class RosClient:
                 raise TimeoutError(f"service {service} not available after {timeout:.0f} s")
         finally:
             self.node.destroy_client(client)
+
+    def action_client(self, action_type, action: str):
+        """One client per action, kept until close: destroying one while the executor spins kills its thread."""
+        from rclpy.action import ActionClient
+
+        if action not in self._action_clients:
+            self._action_clients[action] = ActionClient(self.node, action_type, action)
+        return self._action_clients[action]
 
     def collect(self, msg_type, topic: str, qos=10, publishers: int = 0) -> list:
         """Subscribe and return the (live) list that received messages are appended to.

@@ -113,10 +113,9 @@ def wait_until_pose_node_has_depth(client):
 
 
 def send_pick(client, action: str, command: str, execute=False, cancel_after=None, timeout=60.0):
-    from rclpy.action import ActionClient
     from vla_perception_interfaces.action import Pick
 
-    action_client = ActionClient(client.node, Pick, action)
+    action_client = client.action_client(Pick, action)
     assert action_client.wait_for_server(timeout_sec=20.0), f"{action} not available"
     feedback = []
     goal_future = action_client.send_goal_async(Pick.Goal(command=command, execute=execute),
@@ -131,7 +130,6 @@ def send_pick(client, action: str, command: str, execute=False, cancel_after=Non
     result_future = handle.get_result_async()
     wait_for(result_future.done, timeout, f"result of '{command}'")
     outcome = result_future.result()
-    action_client.destroy()
     return outcome.status, outcome.result, feedback
 
 
@@ -171,14 +169,13 @@ def test_pick_reports_stages_in_order_and_returns_an_executed_plan(graph):
 
 def test_verify_asks_the_vlm_after_execution(graph):
     from action_msgs.msg import GoalStatus
-    from rclpy.action import ActionClient
     from vla_perception_interfaces.action import Pick
     from vla_perception_interfaces.srv import AnswerQuestion
 
     question = AnswerQuestion.Request(question="is it there?")
     wait_for(lambda: graph.call(AnswerQuestion, names.ANSWER.absolute, question).success, 90.0,
              "vlm_node loaded and holding a camera frame")
-    client = ActionClient(graph.node, Pick, "/orch/pick")
+    client = graph.action_client(Pick, "/orch/pick")
     assert client.wait_for_server(timeout_sec=20.0)
     feedback = []
     goal = client.send_goal_async(Pick.Goal(command="pick up the green cube", execute=True, verify=True),
@@ -187,7 +184,6 @@ def test_verify_asks_the_vlm_after_execution(graph):
     result_future = goal.result().get_result_async()
     wait_for(result_future.done, 90.0, "the verified pick")
     outcome = result_future.result()
-    client.destroy()
     assert outcome.status == GoalStatus.STATUS_SUCCEEDED, outcome.result.message
     assert feedback[-2:] == ["executing", "verifying"]
     result = outcome.result
@@ -233,17 +229,15 @@ def test_a_stage_that_does_not_answer_times_out_with_a_clear_message(graph):
 
 def test_the_goal_timeout_stops_the_pick_within_a_slow_stage(graph):
     from action_msgs.msg import GoalStatus
-    from rclpy.action import ActionClient
     from vla_perception_interfaces.action import Pick
 
-    client = ActionClient(graph.node, Pick, "/orch_slow/pick")  # its detection takes 2 s
+    client = graph.action_client(Pick, "/orch_slow/pick")  # its detection takes 2 s
     assert client.wait_for_server(timeout_sec=20.0)
     goal = client.send_goal_async(Pick.Goal(command="pick up the red mug", timeout=1.0))
     wait_for(goal.done, 20.0, "goal acceptance")
     result_future = goal.result().get_result_async()
     wait_for(result_future.done, 30.0, "the timed-out pick")
     outcome = result_future.result()
-    client.destroy()
     assert outcome.status == GoalStatus.STATUS_ABORTED
     # the goal's own timeout bounds the slow detection call itself, not just the gaps between stages
     assert outcome.result.failed_stage == "detecting", outcome.result.message

@@ -63,17 +63,10 @@ def wait_until_pose_node_has_depth(client):
     wait_for(ready, 240.0, "sim_camera frames reaching pose_node")
 
 
-ACTION_CLIENTS = {}  # kept for the module: destroying one while the client spins races its executor
-
-
 def plan_pick(client, orchestrator: str):
-    from rclpy.action import ActionClient
-
     from vla_perception_interfaces.action import Pick
 
-    if orchestrator not in ACTION_CLIENTS:
-        ACTION_CLIENTS[orchestrator] = ActionClient(client.node, Pick, f"/{orchestrator}/{names.PICK.name}")
-    action = ACTION_CLIENTS[orchestrator]
+    action = client.action_client(Pick, f"/{orchestrator}/{names.PICK.name}")
     assert action.wait_for_server(timeout_sec=30.0)
     goal = action.send_goal_async(Pick.Goal(command=COMMAND))
     wait_for(goal.done, 20.0, "goal acceptance")
