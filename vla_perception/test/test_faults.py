@@ -28,8 +28,9 @@ def graph(tmp_path_factory):
                                                          write_params("sim_camera", {"rate": 2.0}, directory)]),
         NodeProcess("vla_perception.nodes.pose_node", ["--params-file",
                                                         write_params("pose_node", {"autostart": True}, directory)]),
-        orchestrator("orch_faults", directory),
-        orchestrator("orch_never", directory, ground_truth_service="/never/ground_truth", stage_timeout=60.0),
+        orchestrator("orch_faults", directory, detection_source="ground_truth"),
+        orchestrator("orch_never", directory, detection_source="ground_truth",
+                     ground_truth_service="/never/ground_truth", stage_timeout=60.0),
     ]
     client = RosClient("faults_test")
     try:

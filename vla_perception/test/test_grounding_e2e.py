@@ -43,9 +43,9 @@ def graph(tmp_path_factory):
             NodeProcess("vla_perception.nodes.vlm_node",
                         ["--params-file", write_params("vlm_node", vlm_params, directory), "-r", "image:=/image"],
                         env=ros_env()),
-            orchestrator("orch_vlm", directory, grounding="vlm"),
-            orchestrator("orch_fallback", directory, grounding="rules_then_vlm"),
-            orchestrator("orch_rules", directory),
+            orchestrator("orch_vlm", directory, grounding="vlm", detection_source="ground_truth"),
+            orchestrator("orch_fallback", directory, grounding="rules_then_vlm", detection_source="ground_truth"),
+            orchestrator("orch_rules", directory, detection_source="ground_truth"),
         ]
         with running_graph(processes, "grounding_test") as client:
             wait_until_pose_node_has_depth(client)

@@ -39,8 +39,9 @@ PARAMS = [
               "candidate below box_threshold", in_range(0.0, 1.0)),
     ParamSpec("rerank", True, "re-rank candidates with clip_node's crops against the phrase"),
     ParamSpec("pin_snapshot", True, "take one synchronised colour + depth + camera_info set when a pick starts "
-              "and send that same set to every stage; false (debugging only): each node uses its own latest "
-              "frame, which on a moving camera or scene mixes moments"),
+              "and send that same set to every stage; false (debugging only): the nodes use their latest frame "
+              "(pose_node the depth nearest the detections' stamp), so re-rank, verify and a moving camera's "
+              "pose may be of other moments"),
     ParamSpec("snapshot_timeout", 5.0, "seconds a pick waits for a synchronised colour + depth + camera_info set",
               in_range(0.1, 600.0)),
     ParamSpec("sync_slop", 0.05, "max stamp difference (s) between the colour, depth and camera_info of a "
