@@ -173,7 +173,7 @@ def test_pick_with_execution_lifts_the_mug_in_the_simulator(sim_demo):
     assert "Set parameter successful" in ros2(SET_GROUND_TRUTH)
     output = ros2(PICK, 180.0)
     stages = re.findall(r"stage: (\w[\w-]*)", output)
-    assert stages[:2] == ["parsing", "detecting"] and "planning" in stages and "executing" in stages, output
+    assert stages[:3] == ["snapshot", "parsing", "detecting"] and "planning" in stages and "executing" in stages, output
     assert "Goal finished with status: SUCCEEDED" in output, output
     lifted = re.search(r"'+red_mug'+ lifted \((\d+) mm\)", output)  # YAML doubles the quotes
     assert lifted and int(lifted[1]) > 50, output
