@@ -14,7 +14,7 @@ looked up at the snapshot's stamp for a moving camera) this still camera cannot 
 """
 import numpy as np
 import pytest
-from ros_harness import NodeProcess, RosClient, ros_env, wait_for, write_params
+from ros_harness import NodeProcess, ros_env, running_graph, wait_for, write_params
 from test_sim_scene import CENTRE_TOL
 
 from vla_perception import names
@@ -43,14 +43,9 @@ def moving_graph(tmp_path_factory, tiny_models_dir):
     ] + [node("grasp_orchestrator", f"orch_{pinned}", {"planner": "poses_only", "rerank": False,
                                                        "pin_snapshot": pinned == "pinned"})
          for pinned in ("pinned", "unpinned")]
-    client = RosClient("snapshot_test")
-    try:
+    with running_graph(processes, "snapshot_test") as client:
         wait_until_detector_and_pose_node_answer(client)
         yield client
-    finally:
-        client.close()
-        for process in reversed(processes):
-            process.stop()
 
 
 def wait_until_detector_and_pose_node_answer(client):
