@@ -127,10 +127,28 @@ def send_pick(client, action: str, command: str, execute=False, cancel_after=Non
         wait_for(lambda: any(f.stage == cancel_after for f in feedback), 20.0, f"feedback '{cancel_after}'")
         cancel_future = handle.cancel_goal_async()
         wait_for(cancel_future.done, 10.0, "cancel response")
-    result_future = handle.get_result_async()
-    wait_for(result_future.done, timeout, f"result of '{command}'")
-    outcome = result_future.result()
+    outcome = wait_for_result(handle, timeout, f"result of '{command}'")
     return outcome.status, outcome.result, feedback
+
+
+def wait_for_result(handle, timeout: float, what: str, ask_again_after: float = 10.0):
+    """The goal's result, asked for again now and then.
+
+    A new action client's first result response can be lost while the server has not yet
+    discovered the client's reply reader.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        future = handle.get_result_async()
+        remaining = deadline - time.monotonic()
+        try:
+            wait_for(future.done, max(0.0, min(ask_again_after, remaining)), what)
+            return future.result()
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{what} (waited {timeout:.0f} s)") from None
 
 
 def test_pick_reports_stages_in_order_and_returns_an_executed_plan(graph):

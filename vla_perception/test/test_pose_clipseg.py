@@ -67,7 +67,7 @@ def half_masks(tmp_path_factory, tiny_models_dir):
 @pytest.fixture(scope="module")
 def half_mask_node(half_masks, tmp_path_factory, tiny_models_dir):
     threshold = half_masks[3]
-    params = write_params("pose_node", {"autostart": True, "mask_source": "clipseg", "mask_threshold": threshold,
+    params = write_params("pose_half", {"autostart": True, "mask_source": "clipseg", "mask_threshold": threshold,
                                         "min_mask_pixels": 0, "profile": "tiny", "device": "cpu", "threads": 1},
                           str(tmp_path_factory.mktemp("half")))
     env = ros_env(VLA_PERCEPTION_MODELS=str(tiny_models_dir))
@@ -97,7 +97,10 @@ def test_masks_smaller_than_the_box_are_the_ones_the_node_localises_with(half_ma
     def answered():
         answered.response = client.call(EstimatePoses, "/pose_half/estimate", request, timeout=60.0)
         return answered.response.success or "not active" not in answered.response.message
-    wait_for(answered, 90.0, f"pose_half active\n{node.output()[-2000:]}")
+    try:
+        wait_for(answered, 90.0, "pose_half active")
+    except TimeoutError as error:
+        raise AssertionError(f"{error}: {answered.response.message}\n{node.output()[-3000:]}") from None
     response = answered.response
     assert response.success, response.message
     count = len(detections)
