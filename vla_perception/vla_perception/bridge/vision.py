@@ -18,6 +18,19 @@ def available() -> bool:
     return importlib.util.find_spec("vision_msgs") is not None
 
 
+def lifecycle_publisher(node, msg_name: str, topic: str):
+    """A lifecycle publisher of vision_msgs/``msg_name`` on ``topic`` (depth 10), or None.
+
+    None when vision_msgs is absent or the node's ``publish_vision_msgs`` parameter is false.
+    """
+    if not (available() and node.get_parameter("publish_vision_msgs").value):
+        return None
+    import vision_msgs.msg
+    from rclpy.qos import QoSProfile
+
+    return node.create_lifecycle_publisher(getattr(vision_msgs.msg, msg_name), topic, QoSProfile(depth=10))
+
+
 def _vision_id(ours) -> str:
     return str(ours.track_id) if ours.track_id else ours.id
 

@@ -60,15 +60,13 @@ class DetectorNode(ModelNode):
                                                                QoSProfile(depth=10))
         self._debug_pub = self.create_lifecycle_publisher(Image, names.DETECTOR_DEBUG_IMAGE.private,
                                                           QoSProfile(depth=2))
-        self._vision_pubs = None
-        if vision.available() and self.get_parameter("publish_vision_msgs").value:
-            from vision_msgs.msg import Detection2DArray as VisionDetection2DArray, LabelInfo
+        self._vision_pub = vision.lifecycle_publisher(self, "Detection2DArray", names.DETECTIONS_2D.private)
+        self._label_info_pub = None
+        if self._vision_pub is not None:
+            from vision_msgs.msg import LabelInfo
 
-            self._vision_pubs = (
-                self.create_lifecycle_publisher(VisionDetection2DArray, names.DETECTIONS_2D.private,
-                                                QoSProfile(depth=10)),
-                self.create_publisher(LabelInfo, names.LABEL_INFO.private, QoSProfile(
-                    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)))
+            self._label_info_pub = self.create_publisher(LabelInfo, names.LABEL_INFO.private, QoSProfile(
+                depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
             self._publish_label_info()
 
     def load_model(self, params):
@@ -102,10 +100,10 @@ class DetectorNode(ModelNode):
                 self.model.check_prompt(prompt)
 
     def _publish_label_info(self) -> None:
-        if self._vision_pubs is not None:
+        if self._label_info_pub is not None:
             threshold = self.get_parameter("box_threshold").value
             header = Header(stamp=self.get_clock().now().to_msg())
-            self._vision_pubs[1].publish(vision.label_info(prompt_phrases(self.prompt), threshold, header))
+            self._label_info_pub.publish(vision.label_info(prompt_phrases(self.prompt), threshold, header))
 
     def _set_prompt(self, request, response):
         text = request.prompt or " . ".join(request.labels)
@@ -129,8 +127,8 @@ class DetectorNode(ModelNode):
         image, header = self.image_or_latest(msg)
         detections = self._run(image, header)
         self._detections_pub.publish(detections)
-        if self._vision_pubs is not None:
-            self._vision_pubs[0].publish(vision.detections_2d(detections))
+        if self._vision_pub is not None:
+            self._vision_pub.publish(vision.detections_2d(detections))
 
     def _detect(self, request, response):
         def work():

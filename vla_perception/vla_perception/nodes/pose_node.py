@@ -77,12 +77,7 @@ class PoseNode(VlaLifecycleNode):
         self._objects_pub = self.create_lifecycle_publisher(Object3DArray, names.OBJECTS.private, QoSProfile(depth=10))
         self._markers_pub = self.create_lifecycle_publisher(MarkerArray, names.POSE_MARKERS.private,
                                                             QoSProfile(depth=2))
-        self._vision_pub = None
-        if vision.available() and self.get_parameter("publish_vision_msgs").value:
-            from vision_msgs.msg import Detection3DArray
-
-            self._vision_pub = self.create_lifecycle_publisher(Detection3DArray, names.DETECTIONS_3D.private,
-                                                               QoSProfile(depth=10))
+        self._vision_pub = vision.lifecycle_publisher(self, "Detection3DArray", names.DETECTIONS_3D.private)
 
     def configure(self, params) -> None:
         if params.mask_source == "clipseg":

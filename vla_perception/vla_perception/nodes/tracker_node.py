@@ -117,12 +117,7 @@ class TrackerNode(VlaLifecycleNode):
                                                             QoSProfile(depth=2))
         self._debug_pub = self.create_lifecycle_publisher(Image, names.TRACKER_DEBUG_IMAGE.private,
                                                           QoSProfile(depth=2))
-        self._vision_pub = None
-        if vision.available() and self.get_parameter("publish_vision_msgs").value:
-            from vision_msgs.msg import Detection2DArray as VisionDetection2DArray
-
-            self._vision_pub = self.create_lifecycle_publisher(VisionDetection2DArray, names.TRACKS_2D.private,
-                                                               QoSProfile(depth=10))
+        self._vision_pub = vision.lifecycle_publisher(self, "Detection2DArray", names.TRACKS_2D.private)
 
     def configure(self, params) -> None:
         self.tracker = HybridTracker(tracker_params(params))
